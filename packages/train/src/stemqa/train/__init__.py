@@ -1,0 +1,1 @@
+"""stemqa.train."""
