@@ -5,6 +5,11 @@ instead of waiting on timeouts.
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -13,3 +18,30 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """Folder of the tiny random-weight phi model, built once and shared by every package's tests.
+
+    Cached under .cache/tiny-model-<generator version>; built in a temp folder then renamed, so
+    concurrent test sessions never see a half-written model.
+    """
+    from stemqa.core.tiny_model import GENERATOR_VERSION, MARKER_FILE, make_tiny_model
+
+    target = _CACHE / f"tiny-model-{GENERATOR_VERSION}"
+    if not (target / MARKER_FILE).is_file():
+        _CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="tiny-model-build-", dir=_CACHE))
+        make_tiny_model(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another session finished first, or a broken leftover is in the way
+            if not (target / MARKER_FILE).is_file():
+                shutil.rmtree(target, ignore_errors=True)
+                tmp.rename(target)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
