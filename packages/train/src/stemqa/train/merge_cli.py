@@ -1,0 +1,76 @@
+"""`uv run merge-datasets --config configs/dpo_mix.yaml --out DIR`: a thin shell over
+`stemqa.train.merge`, so the same merge is a function call in tests and notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stemqa.train.merge import (
+    LENGTH_POLICIES,
+    ConfigError,
+    MergeError,
+    load_config,
+    merge_preferences,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="merge-datasets",
+        description=(
+            "Merge preference datasets (Hub ids or local files) into one DPO DatasetDict with "
+            "prompt/chosen/rejected/source columns, split by prompt, following a YAML recipe."
+        ),
+    )
+    parser.add_argument(
+        "--config", required=True, type=Path, help="YAML recipe (see configs/dpo_mix.yaml)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output folder (DatasetDict.save_to_disk)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    parser.add_argument("--seed", type=int, help="override the recipe's seed")
+    parser.add_argument("--tokenizer", help="override the recipe's tokenizer (Hub id or folder)")
+    parser.add_argument("--max-length", type=int, help="override the recipe's max_length")
+    parser.add_argument("--length-policy", choices=LENGTH_POLICIES, help="override length_policy")
+    parser.add_argument("--cache-dir", help="datasets cache folder for Hub and file sources")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.seed is not None:
+            config.seed = args.seed
+        if args.tokenizer is not None:
+            config.tokenizer = args.tokenizer
+        if args.max_length is not None:
+            if args.max_length <= config.reserve_tokens:
+                raise ConfigError("--max-length must be larger than reserve_tokens")
+            config.max_length = args.max_length
+        if args.length_policy is not None:
+            config.length_policy = args.length_policy
+        if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+            raise ConfigError(f"--out {args.out} is not empty; pass --overwrite to replace it")
+        result = merge_preferences(config, cache_dir=args.cache_dir, progress=not args.no_progress)
+        if args.out.exists() and args.overwrite:
+            import shutil
+
+            shutil.rmtree(args.out)
+        result.save(args.out)
+    except MergeError as exc:
+        print(f"merge-datasets: error: {exc}", file=sys.stderr)
+        return 2
+    print(result.table())
+    print(
+        f"\nSaved {result.stats['totals']['kept']} rows to {args.out} (stats in {args.out / 'stats.json'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
