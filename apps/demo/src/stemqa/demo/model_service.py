@@ -1,0 +1,263 @@
+"""One model shared by every user of the app, loaded in the background.
+
+Why a service object: loading phi-2 takes minutes (or fails: offline, out of memory, bad id),
+and the documents tab must work meanwhile, so loading runs on a thread and every model-using
+handler asks `require()` for the model, getting a message that says what failed and how to fix
+it instead of a stack trace. Inference holds one lock: a single model instance is not safe to
+drive from several threads at once, and Gradio runs handlers on a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NOT_LOADED, LOADING, READY, FAILED = "not loaded", "loading", "ready", "failed"
+
+
+@dataclass(frozen=True)
+class ModelState:
+    status: str
+    model: str | None = None
+    adapter: str | None = None
+    quantization: str | None = None
+    message: str = ""
+    seconds: float | None = None  # load time once ready
+    device: str | None = None
+
+
+class ModelUnavailableError(RuntimeError):
+    """No model can answer now; the message is meant for the user as is."""
+
+
+def resolve_quantization(quantization: str) -> str:
+    """`auto` means 4-bit NF4 on a CUDA GPU and full precision on CPU, where NF4 is slow."""
+    if quantization != "auto":
+        return quantization
+    import torch
+
+    return "nf4" if torch.cuda.is_available() else "none"
+
+
+def explain_load_error(exc: BaseException, model: str, adapter: str | None) -> str:
+    """A message naming what failed and how to fix it, for the model and MCQA/chat tabs."""
+    from stemqa.core import ModelLoadError
+
+    what = f"{model!r}" + (f" with adapter {adapter!r}" if adapter else "")
+    if isinstance(exc, ModelLoadError):  # core already says what failed and how to fix it
+        return str(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        fix = (
+            "Not enough memory. Try --quantization nf4 (needs a CUDA GPU), a smaller model, "
+            "or close other programs."
+        )
+    elif isinstance(exc, OSError | ValueError):
+        fix = (
+            "Check the model id or folder. Offline, pass a local folder with --model "
+            "(e.g. one made by `uv run make-tiny-model DIR`) or download the model first "
+            "with `huggingface-cli download ID` while online."
+        )
+    else:
+        fix = "See the server log for the full traceback."
+    return f"Could not load {what}: {text}. {fix}"
+
+
+class _StopOnEvent:
+    """A generation stopping criterion that ends generation when the user presses stop."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
+class ModelService:
+    def __init__(self) -> None:
+        self._state = ModelState(NOT_LOADED, message="No model loaded yet.")
+        self._state_lock = threading.Lock()
+        self._infer_lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._generation = 0  # bumps on every load request, so a stale load never wins
+        self._done = threading.Event()
+        self._stops: dict[str, threading.Event] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+    def state(self) -> ModelState:
+        with self._state_lock:
+            return self._state
+
+    def load_async(
+        self, model: str, adapter: str | None = None, quantization: str = "auto"
+    ) -> None:
+        """Start loading on a daemon thread and return at once; the old model serves meanwhile."""
+        model = model.strip()
+        adapter = adapter.strip() if adapter and adapter.strip() else None
+        with self._state_lock:
+            self._generation += 1
+            generation = self._generation
+            self._state = ModelState(
+                LOADING,
+                model=model,
+                adapter=adapter,
+                quantization=quantization,
+                message=f"Loading {model}" + (f" + adapter {adapter}" if adapter else "") + " …",
+            )
+            self._done.clear()
+        thread = threading.Thread(
+            target=self._load,
+            args=(generation, model, adapter, quantization),
+            name="stemqa-model-loader",
+            daemon=True,
+        )
+        thread.start()
+
+    def _load(self, generation: int, model: str, adapter: str | None, quantization: str) -> None:
+        from stemqa.core import ModelLoadError, load_model
+
+        start = time.perf_counter()
+        try:
+            quant = resolve_quantization(quantization)
+            loaded, tokenizer = load_model(model, adapter=adapter, quantization=quant)
+        except BaseException as exc:  # any failure must reach the UI, not kill the app
+            log.warning("model load failed: %s", exc, exc_info=not isinstance(exc, ModelLoadError))
+            state = ModelState(
+                FAILED,
+                model=model,
+                adapter=adapter,
+                quantization=quantization,
+                message=explain_load_error(exc, model, adapter),
+            )
+            loaded = tokenizer = None
+        else:
+            seconds = time.perf_counter() - start
+            device = str(getattr(loaded, "device", "cpu"))
+            state = ModelState(
+                READY,
+                model=model,
+                adapter=adapter,
+                quantization=quant,
+                message=f"Ready: {model}"
+                + (f" + {adapter}" if adapter else "")
+                + f" ({quant}, {device})",
+                seconds=seconds,
+                device=device,
+            )
+        with self._state_lock:
+            if generation != self._generation:
+                return  # a newer load was requested meanwhile
+            if loaded is not None:
+                with self._infer_lock:  # never swap the model under a running request
+                    self._model, self._tokenizer = loaded, tokenizer
+            self._state = state
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> ModelState:
+        self._done.wait(timeout)
+        return self.state()
+
+    def require(self) -> tuple[Any, Any]:
+        """The model and tokenizer, or ModelUnavailableError saying why not."""
+        state = self.state()
+        with self._state_lock:
+            model, tokenizer = self._model, self._tokenizer
+        if state.status == READY and model is not None:
+            return model, tokenizer
+        if model is not None:  # a new model is loading or failed to load: the old one still serves
+            return model, tokenizer
+        if state.status == LOADING:
+            raise ModelUnavailableError(
+                f"The model is still loading ({state.model}); try again in a moment. "
+                "The Model tab shows its progress. Documents and search already work."
+            )
+        if state.status == FAILED:
+            raise ModelUnavailableError(
+                state.message
+                + " Load another model in the Model tab; documents and search still work."
+            )
+        raise ModelUnavailableError(
+            "No model is loaded. Choose one in the Model tab and press Load."
+        )
+
+    # -- inference -------------------------------------------------------------------------
+    def max_prompt_tokens(self, tokenizer: Any, model: Any, cap: int = 2048) -> int:
+        """The model's context length (phi-2: 2048), so prompts are trimmed to what fits."""
+        n = getattr(getattr(model, "config", None), "max_position_embeddings", None) or cap
+        return int(min(n, cap))
+
+    def score(self, prompts: Sequence[str], options: str) -> list[Any]:
+        from stemqa.core import score_letters
+
+        model, tokenizer = self.require()
+        with self._infer_lock:
+            return score_letters(model, tokenizer, list(prompts), options=options)
+
+    def stream(self, prompt: str, *, max_new_tokens: int, session: str) -> Iterator[str]:
+        """Yield the growing answer; `stop(session)` ends it within one token."""
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        model, tokenizer = self.require()
+        stop = threading.Event()
+        with self._state_lock:
+            self._stops[session] = stop
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._infer_lock:
+                    if stop.is_set():
+                        return
+                    model.generate(
+                        **inputs,
+                        streamer=streamer,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=False,
+                        pad_token_id=tokenizer.pad_token_id,
+                        stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
+                    )
+            except BaseException as exc:
+                errors.append(exc)
+                log.exception("generation failed")
+            finally:
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="stemqa-generate", daemon=True)
+        worker.start()
+        text = ""
+        try:
+            for piece in streamer:
+                text += piece
+                yield text
+                if stop.is_set():
+                    break
+        finally:
+            stop.set()  # a closed/cancelled generator also ends generation
+            with self._state_lock:
+                if self._stops.get(session) is stop:
+                    del self._stops[session]
+        worker.join(timeout=5)
+        if errors:
+            raise RuntimeError(f"Generation failed: {type(errors[0]).__name__}: {errors[0]}")
+
+    def stop(self, session: str) -> bool:
+        """Stop the generation of one browser session only (never another user's)."""
+        with self._state_lock:
+            event = self._stops.get(session)
+        if event is None:
+            return False
+        event.set()
+        return True

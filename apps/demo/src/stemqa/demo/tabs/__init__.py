@@ -1,0 +1,1 @@
+"""The four tabs of the app, one module each."""
