@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 
@@ -31,13 +33,22 @@ CSS = """
 THEME = "soft"
 
 
-def build_app(settings: Settings, *, services: Services | None = None) -> gr.Blocks:
-    """The app for `settings`; the model starts loading and the index opening right away."""
+def build_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    gpu_decorator: Callable[[Any], Any] | None = None,
+) -> gr.Blocks:
+    """The app for `settings`; the model starts loading and the index opening right away.
+
+    gpu_decorator: applied to the functions that run the model (letter scoring, generation),
+    e.g. ZeroGPU's `spaces.GPU` on a Space; identity when None.
+    """
     # Gradio's upload cache goes under the data folder unless the user chose a place for it.
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.cache_dir))
     if services is None:
-        services = Services(settings, ModelService(), IndexService(settings))
+        services = Services(settings, ModelService(gpu_decorator), IndexService(settings))
     services.index.open_async()
     if settings.load_model_on_start and settings.model:
         services.model.load_async(settings.model, settings.adapter, settings.quantization)
@@ -83,6 +94,20 @@ def build_app(settings: Settings, *, services: Services | None = None) -> gr.Blo
         model_status.change(
             lambda: gr.Timer(active=True), outputs=timer, queue=False, api_visibility="private"
         )
+
+        def status() -> dict:
+            """Model and index status, for health checks and scripts waiting for the model."""
+            state = services.model.state()
+            return {
+                "model": state.status,
+                "model_name": state.model,
+                "adapter": state.adapter,
+                "message": state.message,
+                "index": services.index.status(),
+                "index_state": services.index.state(),
+            }
+
+        gr.api(status, api_name="status", queue=False)
 
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=2)
     demo.stemqa_services = services  # type: ignore[attr-defined]  # for tests and the Space

@@ -92,8 +92,18 @@ class IndexService:
         return self._error
 
     @property
+    def ready(self) -> bool:
+        return self._index is not None
+
+    @property
     def opening(self) -> bool:
         return self._started and not self._ready.is_set()
+
+    def state(self) -> str:
+        """`opening`, `ready` or `failed`."""
+        if not self._ready.is_set():
+            return "opening"
+        return "ready" if self._index is not None else "failed"
 
     def status(self) -> str:
         if not self._ready.is_set():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +83,60 @@ class _StopOnEvent:
         )
 
 
+def score_prompts(model: Any, tokenizer: Any, prompts: list[str], options: str) -> list[Any]:
+    """Letter scores for prompts: the GPU part of an MCQA answer (picklable in and out)."""
+    from stemqa.core import score_letters
+
+    return score_letters(model, tokenizer, prompts, options=options)
+
+
+def generate_pieces(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> Iterator[str]:
+    """Greedy generation yielded piece by piece; closing the generator stops generation.
+
+    generate() runs on a thread that feeds a TextIteratorStreamer; a stopping criterion
+    watches an event that this generator sets when it is closed (Stop, Clear, a cancelled
+    event), so the thread ends within one token instead of running to max_new_tokens.
+    """
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    stop = threading.Event()
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            model.generate(
+                **inputs,
+                streamer=streamer,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
+            )
+        except BaseException as exc:
+            errors.append(exc)
+            log.exception("generation failed")
+        finally:
+            streamer.end()  # wake the consumer even when generate() failed
+
+    worker = threading.Thread(target=run, name="stemqa-generate", daemon=True)
+    worker.start()
+    try:
+        yield from streamer
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    if errors:
+        raise RuntimeError(f"Generation failed: {type(errors[0]).__name__}: {errors[0]}")
+
+
 class ModelService:
-    def __init__(self) -> None:
+    def __init__(self, gpu_decorator: Callable[[Any], Any] | None = None) -> None:
+        # ZeroGPU's spaces.GPU (or identity) wraps only the pure model-running functions.
+        decorate = gpu_decorator or (lambda fn: fn)
+        self._score_fn = decorate(score_prompts)
+        self._generate_fn = decorate(generate_pieces)
         self._state = ModelState(NOT_LOADED, message="No model loaded yet.")
         self._state_lock = threading.Lock()
         self._infer_lock = threading.Lock()
@@ -198,60 +250,37 @@ class ModelService:
         return int(min(n, cap))
 
     def score(self, prompts: Sequence[str], options: str) -> list[Any]:
-        from stemqa.core import score_letters
-
         model, tokenizer = self.require()
         with self._infer_lock:
-            return score_letters(model, tokenizer, list(prompts), options=options)
+            return self._score_fn(model, tokenizer, list(prompts), options)
 
     def stream(self, prompt: str, *, max_new_tokens: int, session: str) -> Iterator[str]:
-        """Yield the growing answer; `stop(session)` ends it within one token."""
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        """Yield the growing answer; `stop(session)` or closing this generator ends it.
 
+        The lock is taken here, in the caller's process, and the GPU part (`generate_pieces`)
+        only computes: ZeroGPU runs it in a worker process where our lock and stop flags
+        do not exist.
+        """
         model, tokenizer = self.require()
         stop = threading.Event()
         with self._state_lock:
             self._stops[session] = stop
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                with self._infer_lock:
-                    if stop.is_set():
-                        return
-                    model.generate(
-                        **inputs,
-                        streamer=streamer,
-                        max_new_tokens=max_new_tokens,
-                        do_sample=False,
-                        pad_token_id=tokenizer.pad_token_id,
-                        stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
-                    )
-            except BaseException as exc:
-                errors.append(exc)
-                log.exception("generation failed")
-            finally:
-                streamer.end()
-
-        worker = threading.Thread(target=run, name="stemqa-generate", daemon=True)
-        worker.start()
         text = ""
         try:
-            for piece in streamer:
-                text += piece
-                yield text
-                if stop.is_set():
-                    break
+            with self._infer_lock:
+                pieces = self._generate_fn(model, tokenizer, prompt, max_new_tokens)
+                try:
+                    for piece in pieces:
+                        text += piece
+                        yield text
+                        if stop.is_set():
+                            break
+                finally:
+                    pieces.close()  # ends generation within one token
         finally:
-            stop.set()  # a closed/cancelled generator also ends generation
             with self._state_lock:
                 if self._stops.get(session) is stop:
                     del self._stops[session]
-        worker.join(timeout=5)
-        if errors:
-            raise RuntimeError(f"Generation failed: {type(errors[0]).__name__}: {errors[0]}")
 
     def stop(self, session: str) -> bool:
         """Stop the generation of one browser session only (never another user's)."""

@@ -1,0 +1,76 @@
+"""gradio_client against a launched `demo`: concurrency, isolation between users, streaming."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+LETTER = re.compile(r'data-letter="([A-J])"')
+SUBJECTS = ["capacitor", "entropy", "photon", "lattice", "torque", "enzyme", "isotope"]
+
+
+def make_question(i: int) -> tuple[str, str]:
+    """Question i with 2..6 options and a unique marker, so each answer can be traced back."""
+    n = 2 + i % 5
+    marker = f"Q{i:02d}-{SUBJECTS[i % len(SUBJECTS)]}"
+    options = "\n".join(f"{'ABCDEF'[j]}. option {j} of {marker}" for j in range(n))
+    return f"Which statement about {marker} is true?\n{options}", "ABCDEF"[:n]
+
+
+def test_twenty_concurrent_mcqa_requests_each_get_their_own_valid_letter(demo_server) -> None:
+    from gradio_client import Client
+
+    def ask(i: int):
+        client = Client(demo_server.url, verbose=False)  # one client = one user session
+        question, letters = make_question(i)
+        return i, letters, client.predict(question, "", False, 3, api_name="/mcqa")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(ask, range(20)))
+
+    assert len(results) == 20
+    for i, letters, (answer_html, probs, _passages, prompt, latency) in results:
+        match = LETTER.search(answer_html)
+        assert match, answer_html
+        assert match.group(1) in letters, (i, match.group(1), letters)
+        marker = make_question(i)[0].split()[3]
+        assert marker in prompt, "a request got another request's prompt"
+        for other in range(20):
+            if other != i:
+                assert f"Q{other:02d}-" not in prompt
+        rows = probs["value"]["data"] if isinstance(probs, dict) and "value" in probs else None
+        if rows is not None:
+            assert len(rows) == len(letters)
+            assert abs(sum(r[1] for r in rows) - 1) < 1e-3
+        assert "ms" in latency
+
+
+def test_mcqa_with_separate_options_and_bad_input(demo_server) -> None:
+    from gradio_client import Client
+
+    client = Client(demo_server.url, verbose=False)
+    answer_html, *_rest, prompt, _latency = client.predict(
+        "What is the SI unit of force?", "Joule\nNewton\nWatt", False, 3, api_name="/mcqa"
+    )
+    assert LETTER.search(answer_html).group(1) in "ABC"
+    assert "Newton" in prompt and "C. Watt" in prompt
+    with pytest.raises(Exception, match="2 to 10 options"):
+        client.predict("Only one?", "lonely", False, 3, api_name="/mcqa")
+
+
+def test_chat_streams_token_by_token(demo_server) -> None:
+    from gradio_client import Client
+
+    client = Client(demo_server.url, verbose=False)
+    history = [{"role": "user", "content": "Explain entropy in one sentence."}]
+    job = client.submit(history, False, 3, 48, api_name="/chat")
+    final = job.result(timeout=120)
+    outputs = job.outputs()
+    answers = [out[-1]["content"] for out in outputs if out and out[-1]["role"] == "assistant"]
+    texts = [a if isinstance(a, str) else str(a) for a in answers]
+    assert len(set(texts)) >= 3, f"expected a growing stream, got {len(set(texts))} distinct states"
+    assert final[0]["role"] == "user" and final[-1]["role"] == "assistant"
