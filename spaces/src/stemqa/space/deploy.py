@@ -142,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     token = None
     if deploying:
-        token = get_token()
+        try:
+            token = get_token()
+        except Exception as exc:  # HF_OIDC_RESOURCE set and the exchange failed
+            _log(
+                f"could not get a Hugging Face token ({type(exc).__name__}); set HF_TOKEN or run `hf auth login`"
+            )
+            return 2
         if not token:
             _log(
                 "no Hugging Face token: set HF_TOKEN (a write token) or run `hf auth login`; nothing was staged"
