@@ -1,0 +1,189 @@
+"""Command-line/YAML configuration glue on TRL's conventions.
+
+A command declares its dataclasses (its own script arguments, a TRL ``*Config``, TRL's
+``ModelConfig``) and a dict of defaults (the report's values). :func:`parse_config` then layers
+code defaults < YAML ``--config`` file < command-line flags, exactly like ``trl dpo``, and adds
+what TRL leaves to the user:
+
+* options removed in TRL 1.x (``max_prompt_length`` …) fail with an explanation instead of
+  argparse's bare "unrecognized arguments";
+* on a machine without a GPU, ``bf16: true`` from a shared YAML falls back to fp32 with a note
+  (transformers would refuse to start), unless ``--bf16`` is given explicitly on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Options that TRL 1.x removed from DPOConfig/SFTConfig, with what to do instead.
+REMOVED_OPTIONS: dict[str, str] = {
+    "max_prompt_length": "TRL 1.x keeps only max_length (prompt + completion, cut from the end "
+    "with truncation_mode keep_start). merge-datasets already shortens long prompts from the "
+    "left so that prompt + response fit; set max_length instead",
+    "max_completion_length": "only max_length (prompt + completion) remains in TRL 1.x",
+    "max_target_length": "only max_length remains in TRL 1.x",
+    "padding_value": "the pad token comes from the tokenizer (phi-2: pad = eos)",
+    "label_pad_token_id": "completion masks replaced label padding in TRL 1.x; remove it",
+    "generate_during_eval": "removed in TRL 1.x; evaluate generations with eval-mcqa instead",
+    "is_encoder_decoder": "TRL 1.x trainers are decoder-only; remove it",
+    "model_adapter_name": "removed in TRL 1.x; the reference is the base model with the adapter "
+    "disabled (train-dpo's --reference base) or a frozen copy (--reference initial)",
+    "ref_adapter_name": "removed in TRL 1.x; use train-dpo's --reference base|initial",
+    "reference_free": "removed in TRL 1.x; use loss_type or keep the adapter-disabled reference",
+    "force_use_ref_model": "removed in TRL 1.x; the reference is the adapter-disabled base model",
+    "rpo_alpha": "removed in TRL 1.x; use loss_type [sigmoid, sft] with loss_weights",
+    "use_logits_to_keep": "removed in TRL 1.x (log-probs are computed chunked by default)",
+    "ref_model_init_kwargs": "removed in TRL 1.x; the reference shares the policy's base model",
+}
+
+
+@dataclass
+class RunArguments:
+    """Script arguments shared by the stemqa training commands (extend it per command)."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data: a folder written by the data command (save_to_disk), a local "
+            "jsonl/json/parquet/csv file or folder, or a Hub dataset id."
+        },
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config name."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Training split."})
+    dataset_eval_split: str = field(
+        default="eval", metadata={"help": "Split evaluated during training (early stopping)."}
+    )
+    dataset_test_split: str = field(
+        default="test", metadata={"help": "Split evaluated once at the end (summary.json)."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training rows (quick runs)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N rows of eval and test splits."}
+    )
+    adapter: str | None = field(
+        default=None,
+        metadata={"help": "Continue training this existing adapter folder instead of a fresh one."},
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Resume from the last checkpoint in output_dir (optimizer, scheduler, "
+            "step, RNG state)."
+        },
+    )
+    early_stopping_patience: int = field(
+        default=3,
+        metadata={
+            "help": "Stop after this many evaluations without improvement of "
+            "metric_for_best_model (0: off). The best adapter is kept."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "Minimum improvement that counts as one."}
+    )
+    plot_every: int = field(
+        default=5, metadata={"help": "Redraw the plots every N training logs (always on eval)."}
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "Print the plan (meta device, no weights, no network) and exit; "
+            "the last stdout line is one JSON object."
+        },
+    )
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    if torch.cuda.is_available():
+        return True
+    xpu = getattr(torch, "xpu", None)
+    return bool(xpu is not None and xpu.is_available())
+
+
+def _flags(argv: Sequence[str]) -> set[str]:
+    names = set()
+    for token in argv:
+        if token.startswith("--"):
+            names.add(token[2:].split("=", 1)[0].replace("-", "_"))
+    return names
+
+
+def check_removed(keys: set[str], source: str) -> None:
+    removed = sorted(keys & REMOVED_OPTIONS.keys())
+    if removed:
+        lines = "\n".join(f"  - {name}: {REMOVED_OPTIONS[name]}" for name in removed)
+        raise SystemExit(f"error: {source} uses option(s) that TRL 1.x removed:\n{lines}")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: --config {str(path)!r} does not exist")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SystemExit(f"error: --config {path} is not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise SystemExit(f"error: --config {path} must contain a YAML mapping of option: value")
+    return config
+
+
+def parse_config(
+    dataclass_types: Sequence[type],
+    argv: Sequence[str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    prog: str | None = None,
+) -> tuple[Any, ...]:
+    """Parse ``[--config FILE] [--option value …]`` into instances of ``dataclass_types``.
+
+    Precedence: ``defaults`` < YAML < flags. Errors name the offending key.
+    """
+    from trl import TrlParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = TrlParser(tuple(dataclass_types), prog=prog)
+    known = {action.dest for action in parser._actions}
+    merged: dict[str, Any] = dict(defaults or {})
+
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise SystemExit("error: --config needs a YAML file path")
+        config_path = argv[i + 1]
+        del argv[i : i + 2]
+        config = load_yaml(config_path)
+        for key, value in (config.pop("env", None) or {}).items():
+            os.environ[key] = str(value)
+        check_removed(set(config), f"--config {config_path}")
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise SystemExit(
+                f"error: --config {config_path}: unknown option(s) {', '.join(unknown)}; see "
+                "--help for the valid names"
+            )
+        merged.update(config)
+
+    flags = _flags(argv)
+    check_removed(flags, "the command line")
+    if merged.get("bf16") and "bf16" not in flags and not _has_gpu():
+        print(
+            "note: no GPU found: bf16 mixed precision is off for this run (fp32 on CPU)",
+            file=sys.stderr,
+        )
+        merged["bf16"] = False
+    if "bf16" not in merged and "bf16" not in flags and not _has_gpu():
+        merged["bf16"] = False  # TRL's default (bf16 unless fp16) cannot start on a CPU
+    parser.set_defaults_with_config(**merged)
+    return tuple(parser.parse_args_into_dataclasses(args=argv))
