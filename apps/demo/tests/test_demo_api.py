@@ -66,11 +66,18 @@ def test_chat_streams_token_by_token(demo_server) -> None:
     from gradio_client import Client
 
     client = Client(demo_server.url, verbose=False)
-    history = [{"role": "user", "content": "Explain entropy in one sentence."}]
+    # Gradio 6 message format: content is a list of typed parts
+    question = "Explain entropy in one sentence."
+    history = [{"role": "user", "content": [{"type": "text", "text": question}]}]
     job = client.submit(history, False, 3, 48, api_name="/chat")
     final = job.result(timeout=120)
-    outputs = job.outputs()
-    answers = [out[-1]["content"] for out in outputs if out and out[-1]["role"] == "assistant"]
-    texts = [a if isinstance(a, str) else str(a) for a in answers]
-    assert len(set(texts)) >= 3, f"expected a growing stream, got {len(set(texts))} distinct states"
-    assert final[0]["role"] == "user" and final[-1]["role"] == "assistant"
+    texts = [
+        "".join(part["text"] for part in out[-1]["content"])
+        for out in job.outputs()
+        if out and out[-1]["role"] == "assistant"
+    ]
+    distinct = list(dict.fromkeys(texts))
+    assert len(distinct) >= 3, f"expected a growing stream, got {len(distinct)} distinct states"
+    assert all(distinct[i].startswith(distinct[i - 1]) for i in range(1, len(distinct) - 1))
+    assert [m["role"] for m in final] == ["user", "assistant"]
+    assert final[0]["content"][0]["text"] == question

@@ -56,7 +56,7 @@ def test_score_goes_through_gpu_decorator(service: ModelService, wrapped_calls: 
     from stemqa.core import MCQ, build_mcq_prompt
 
     mcq = MCQ(question="Which is a vector?", choices=("mass", "velocity", "energy"))
-    model, tokenizer = service.require()
+    _model, tokenizer = service.require()
     prompt = build_mcq_prompt(mcq, tokenizer=tokenizer)
     [score] = service.score([prompt], mcq.letters)
     assert score.letter in "ABC"
@@ -64,7 +64,9 @@ def test_score_goes_through_gpu_decorator(service: ModelService, wrapped_calls: 
     assert "score_prompts" in wrapped_calls
 
 
-def test_stream_grows_and_stop_ends_it_early(service: ModelService, wrapped_calls: list[str]) -> None:
+def test_stream_grows_and_stop_ends_it_early(
+    service: ModelService, wrapped_calls: list[str]
+) -> None:
     full = list(service.stream("Entropy is", max_new_tokens=40, session="a"))
     assert len(full) >= 3
     assert all(full[i].startswith(full[i - 1]) for i in range(1, len(full)))  # it grows

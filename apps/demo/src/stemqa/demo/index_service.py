@@ -60,7 +60,9 @@ class IndexService:
                 index = Index(s.index_dir, **kwargs)
         except BaseException as exc:  # any failure must reach the UI, not kill the app
             log.exception("index open failed")
-            if s.chroma_host:
+            if isinstance(exc, ImportError):
+                fix = "Install stemqa-rag (`uv sync --all-packages` in the repository)."
+            elif s.chroma_host:
                 fix = (
                     "Check that `chroma run` is serving there (--chroma-host/--chroma-port, "
                     "STEMQA_CHROMA_HOST/STEMQA_CHROMA_PORT), or drop --chroma-host to use the "

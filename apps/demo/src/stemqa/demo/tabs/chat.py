@@ -108,11 +108,11 @@ def build(services: Services) -> None:
     )
     with gr.Row():
         message = gr.Textbox(
-            show_label=False, placeholder="Your message", scale=5, elem_id="chat-input", lines=1
+            show_label=False, placeholder="Your message", scale=6, elem_id="chat-input", lines=1
         )
-        send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-        stop = gr.Button("Stop", variant="stop", scale=1, elem_id="chat-stop")
-        clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+        send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="chat-send")
+        stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="chat-stop")
+        clear = gr.Button("Clear", scale=1, min_width=80, elem_id="chat-clear")
     with gr.Row():
         use_docs = gr.Checkbox(label="Use my documents", value=False, elem_id="chat-use-docs")
         k = gr.Slider(1, 10, value=3, step=1, label="Passages (k)")
