@@ -23,6 +23,12 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(name="require", scope="session")
+def require_fixture():
+    """`require(condition, reason)` for test modules (conftest cannot be imported in importlib mode)."""
+    return require
+
+
 @pytest.fixture(scope="session")
 def workspace_root() -> Path:
     return ROOT
