@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.no_progress:
+        import datasets
+
+        datasets.disable_progress_bars()
     try:
         config = load_config(args.config)
         if args.seed is not None:

@@ -116,6 +116,8 @@ def _opt_int(value: Any, key: str, *, minimum: int = 0) -> int | None:
 
 def _parse_source(block: Any, index: int, base_dir: Path) -> SourceConfig:
     where = f"sources[{index}]"
+    if isinstance(block, dict) and block.get("name"):
+        where += f" ('{block['name']}')"
     allowed = [f.name for f in fields(SourceConfig)]
     _check_keys(block, where, allowed)
     if "name" not in block or not str(block["name"]).strip():
@@ -130,7 +132,7 @@ def _parse_source(block: Any, index: int, base_dir: Path) -> SourceConfig:
         src.hub = str(hub)
     else:
         p = Path(str(path)).expanduser()
-        src.path = p if p.is_absolute() else (base_dir / p)
+        src.path = p if p.is_absolute() else (base_dir / p).resolve()
     for key in ("config", "revision"):
         if block.get(key) is not None:
             setattr(src, key, str(block[key]))

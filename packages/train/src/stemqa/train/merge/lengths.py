@@ -95,24 +95,31 @@ def fit_pair(
     longest = max(lc, lr)
     if lp + longest <= budget:
         return Fitted(prompt, chosen, rejected, OK)
-    if policy == "drop":
+    if policy == "drop" or budget < 2:
         return Fitted(prompt, chosen, rejected, TOO_LONG)
     # The prompt keeps at least a quarter of the window (or all of itself if shorter), so a
     # huge response cannot leave the model answering nothing.
     floor = min(lp, budget // 4)
     if budget - longest >= floor:
-        return Fitted(
+        fitted = Fitted(
             keep_last_tokens(tokenizer, prompt, budget - longest), chosen, rejected, TRUNCATED
         )
-    keep = floor
-    response_budget = budget - keep
-    new_chosen = (
-        chosen if lc <= response_budget else keep_first_tokens(tokenizer, chosen, response_budget)
-    )
-    new_rejected = (
-        rejected
-        if lr <= response_budget
-        else keep_first_tokens(tokenizer, rejected, response_budget)
-    )
-    new_prompt = prompt if lp <= keep else keep_last_tokens(tokenizer, prompt, keep)
-    return Fitted(new_prompt, new_chosen, new_rejected, TRUNCATED)
+    else:
+        keep = floor
+        response_budget = budget - keep
+        fitted = Fitted(
+            prompt if lp <= keep else keep_last_tokens(tokenizer, prompt, keep),
+            chosen
+            if lc <= response_budget
+            else keep_first_tokens(tokenizer, chosen, response_budget),
+            rejected
+            if lr <= response_budget
+            else keep_first_tokens(tokenizer, rejected, response_budget),
+            TRUNCATED,
+        )
+    if not (fitted.prompt.strip() and fitted.chosen.strip() and fitted.rejected.strip()):
+        # e.g. a system prompt that fills the window by itself: nothing sensible is left to keep
+        return Fitted(prompt, chosen, rejected, TOO_LONG)
+    if fitted.chosen == fitted.rejected:
+        return Fitted(prompt, chosen, rejected, TOO_LONG)  # cut down to the same text
+    return fitted

@@ -49,7 +49,7 @@ def split_chatml(text: str) -> tuple[str, str]:
         return "", text
     turns = [(m.group(1).lower(), m.group(2)) for m in _CHATML_TURN.finditer(text)]
     if not turns:
-        return "", _CHATML_MARKERS.sub("", text)
+        return "", _CHATML_MARKERS.sub("", text).strip()
     prefix = text[: text.find("<|im_start|>")] if "<|im_start|>" in text else ""
     system: list[str] = []
     rest: list[str] = [prefix.replace("<|im_end|>", "")] if prefix.strip() else []
