@@ -89,3 +89,34 @@ def test_on_zero_gpu_a_demo_without_the_hook_is_refused(monkeypatch: pytest.Monk
         entry.create_app(space_settings({}))
     monkeypatch.delenv("SPACES_ZERO_GPU")
     assert entry.create_app(space_settings({})) == "app"  # fine off ZeroGPU
+
+
+def test_on_zero_gpu_the_real_demo_wraps_its_model_functions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The real build_app, on "ZeroGPU": a stand-in `spaces` module (the hardware is the Hub's)
+    records which functions spaces.GPU was applied to."""
+    import sys
+    import types
+
+    from stemqa.demo import model_service
+
+    wrapped: list[str] = []
+
+    def GPU(task=None, *, duration=None, size=None):
+        def attach(fn):
+            wrapped.append(fn.__name__)
+            return fn
+
+        return attach
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=GPU))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    settings = space_settings({"SPACES_ZERO_GPU": "true", "STEMQA_DATA_DIR": str(tmp_path)})
+    assert settings.quantization == "none"
+    settings.load_model_on_start = False
+    app = entry.create_app(settings)
+    assert sorted(wrapped) == sorted(
+        [model_service.score_prompts.__name__, model_service.generate_pieces.__name__]
+    )
+    app.close()
