@@ -1,0 +1,202 @@
+"""`rag-ingest`, `rag-query`, `rag-eval`: thin command lines over `stemqa.rag.Index`.
+
+Exit codes: 0 success; 1 some input was skipped or nothing matched (the rest still done);
+2 bad arguments or an index/config problem (the message says which setting or path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from stemqa.rag.embeddings import EmbeddingModelError
+from stemqa.rag.index import DISTANCES, MODES, Index, RagIndexError
+from stemqa.rag.nltk_data import NltkDataError
+
+
+def _index_args(parser: argparse.ArgumentParser, *, building: bool) -> None:
+    parser.add_argument("--index", help="index folder (Chroma store + BM25 index)")
+    parser.add_argument("--chroma-host", help="use a Chroma server instead of an index folder")
+    parser.add_argument("--chroma-port", type=int, default=None, help="Chroma server port (8000)")
+    parser.add_argument("--collection", default="stemqa", help="Chroma collection name")
+    if building:
+        parser.add_argument("--embedding-model", default=None, help="sentence-transformers model")
+        parser.add_argument("--distance", choices=DISTANCES, default=None, help="default cosine")
+        parser.add_argument("--chunk-size", type=int, default=None, help="characters (1000)")
+        parser.add_argument("--chunk-overlap", type=int, default=None, help="characters (200)")
+        parser.add_argument(
+            "--preprocess",
+            default=None,
+            help="BM25 token preprocessing: comma list of lowercase,stopwords,lemmatize, "
+            "'all' (default) or 'none'",
+        )
+        parser.add_argument(
+            "--embed-preprocessed",
+            action="store_true",
+            default=None,
+            help="embed the preprocessed text instead of the raw text (the report's choice)",
+        )
+        parser.add_argument("--max-pages", type=int, default=None, help="skip longer PDFs")
+
+
+def _open(args: argparse.Namespace, *, create: bool) -> Index:
+    if not args.index and not args.chroma_host:
+        raise RagIndexError("give --index DIR or --chroma-host HOST")
+    options = {}
+    for name in (
+        "embedding_model",
+        "distance",
+        "chunk_size",
+        "chunk_overlap",
+        "preprocess",
+        "embed_preprocessed",
+        "max_pages",
+    ):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    return Index(
+        args.index,
+        chroma_host=args.chroma_host,
+        chroma_port=args.chroma_port,
+        collection=args.collection,
+        create=create,
+        **options,
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+class _TqdmProgress:
+    """Adapts Index.add's gr.Progress-style callback to a tqdm bar (percent of the work)."""
+
+    def __init__(self, disable: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=100, unit="%", disable=disable, file=sys.stderr, leave=False)
+
+    def __call__(self, fraction: float, desc: str = "") -> None:
+        self.bar.set_description_str(desc[:60])
+        self.bar.update(max(0, round(fraction * 100) - self.bar.n))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def ingest_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rag-ingest",
+        description="Add PDFs (files or folders, recursive) to an index; re-runs are idempotent.",
+    )
+    parser.add_argument("paths", nargs="*", help="PDF files or folders")
+    _index_args(parser, building=True)
+    parser.add_argument("--list", action="store_true", help="list indexed documents and exit")
+    parser.add_argument("--delete", metavar="SOURCE", action="append", help="remove a document")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if not args.paths and not args.list and not args.delete:
+        parser.error("give PDF files/folders to ingest, --list or --delete SOURCE")
+    try:
+        index = _open(args, create=bool(args.paths))
+    except (RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+        return _fail(str(exc))
+    status = 0
+    for source in args.delete or ():
+        removed = index.delete(source)
+        if removed:
+            print(f"deleted {source}: {removed} chunks")
+        else:
+            known = ", ".join(d.source for d in index.documents()) or "none"
+            print(f"error: {source!r} is not in the index (indexed: {known})", file=sys.stderr)
+            status = 1
+    if args.paths:
+        bar = _TqdmProgress(disable=args.quiet or not sys.stderr.isatty())
+        try:
+            report = index.add(args.paths, progress=bar)
+        except KeyboardInterrupt:
+            bar.close()
+            print(
+                "interrupted: what was written is kept; run the same command again to finish "
+                "(finished files are skipped, partial ones resumed)",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            bar.close()
+        print(report.summary())
+        if report.skipped:
+            status = 1
+    if args.list:
+        docs = index.documents()
+        if not docs:
+            print("(index is empty)")
+        for doc in docs:
+            print(f"{doc.source}\t{doc.pages} pages\t{doc.chunks} chunks\tadded {doc.added}")
+    return status
+
+
+def query_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rag-query", description="Retrieve passages for a question."
+    )
+    parser.add_argument("question")
+    _index_args(parser, building=False)
+    parser.add_argument("-k", type=int, default=5, help="number of passages (5)")
+    parser.add_argument("--mode", choices=MODES, default="hybrid")
+    parser.add_argument("--json", action="store_true", help="print one JSON list")
+    args = parser.parse_args(argv)
+    try:
+        index = _open(args, create=False)
+        passages = index.query(args.question, k=args.k, mode=args.mode)
+    except (RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        rows = [
+            {"source": p.source, "page": p.page, "score": p.score, "text": p.text} for p in passages
+        ]
+        print(json.dumps(rows, ensure_ascii=False))
+    else:
+        if not passages:
+            print("no passages found")
+        for n, p in enumerate(passages, 1):
+            label = f" (printed page {p.page_label})" if p.page_label else ""
+            print(f"[{n}] {p.source} page {p.page}{label}  score {p.score:.4f}")
+            print("    " + " ".join(p.text.split())[:500])
+    return 0 if passages else 1
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    from stemqa.rag.evaluation import QuestionsError, evaluate, format_table, load_questions
+
+    parser = argparse.ArgumentParser(
+        prog="rag-eval",
+        description="Recall@1/3/5/10 and MRR@10 for each retrieval mode and preprocessing choice.",
+    )
+    _index_args(parser, building=False)
+    parser.add_argument("--questions", required=True, help="JSON list of {question, source, pages}")
+    parser.add_argument(
+        "--quick", action="store_true", help="only the index as built (no preprocessing variants)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        questions = load_questions(args.questions)
+        index = _open(args, create=False)
+    except (QuestionsError, RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+        return _fail(str(exc))
+    missing = sorted({q.source for q in questions} - {d.source for d in index.documents()})
+    if missing:
+        print(f"warning: sources not in the index: {', '.join(missing)}", file=sys.stderr)
+    results = evaluate(
+        index, questions, variants=not args.quick, progress=lambda m: print(m, file=sys.stderr)
+    )
+    if args.json:
+        print(json.dumps([r.row() for r in results]))
+    else:
+        print(f"{len(questions)} questions, index {args.index or args.chroma_host}")
+        print(format_table(results))
+    return 0
