@@ -79,6 +79,13 @@ def demo_server(
     from gradio_client import Client
 
     root = tmp_path_factory.mktemp("demo")
+    if os.environ.get("STEMQA_DEMO_URL"):  # debugging: drive an app you started yourself
+        data_dir = Path(os.environ.get("STEMQA_DEMO_DATA_DIR", root / "data"))
+        (root / "server.log").write_text("external server\n")
+        yield DemoServer(
+            os.environ["STEMQA_DEMO_URL"], data_dir, data_dir / "runs", root / "server.log"
+        )
+        return
     data_dir, runs_dir = root / "data", root / "runs"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}

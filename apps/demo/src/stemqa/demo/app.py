@@ -123,5 +123,7 @@ def launch(demo: gr.Blocks, settings: Settings, **kwargs: object) -> None:
         theme=THEME,
         css=CSS,
         show_error=True,
+        # Run history would keep every input in the browser, the Hub token field included.
+        run_history=False,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -29,3 +29,9 @@ def cite(passage: object) -> str:
     """`file.pdf p. 3`: how a passage is named under answers."""
     page = page_label(passage)
     return f"{passage.source} p. {page}" if page else str(passage.source)  # type: ignore[attr-defined]
+
+
+def excerpt(text: str, limit: int = 360) -> str:
+    """A passage shortened for a table cell; the full text is in the prompt view."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

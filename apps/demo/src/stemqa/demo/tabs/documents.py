@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from stemqa.demo.index_service import IndexUnavailableError
-from stemqa.demo.services import Services, page_label
+from stemqa.demo.services import Services, excerpt, page_label
 from stemqa.demo.uploads import UploadError, accept_pdf
 
 log = logging.getLogger(__name__)
@@ -66,36 +66,28 @@ def add_documents(services: Services, files: list[Any] | None, progress: gr.Prog
     index = _index(services)
     if accepted:
         progress(0, desc="Reading and indexing PDFs")
-
-        def report(*args: Any, **kwargs: Any) -> None:
-            # Index.add reports (done, total) and maybe a description; gr.Progress draws the bar.
-            done = args[0] if args else kwargs.get("done", 0)
-            total = args[1] if len(args) > 1 else kwargs.get("total")
-            desc = args[2] if len(args) > 2 else kwargs.get("desc", "Indexing")
-            if total:
-                progress((int(done), int(total)), desc=str(desc))
-
         with services.index.write_lock:
-            result = index.add([a.path for a in accepted], progress=report)
-        lines.extend(_describe_report(result, accepted))
+            # Index.add calls progress(fraction, desc=...), gr.Progress's own signature.
+            report = index.add([a.path for a in accepted], progress=progress)
+        lines.extend(_describe_report(report, accepted))
     table, dropdown = documents_table(services)
     return "\n".join(lines), table, dropdown, None
 
 
-def _describe_report(result: Any, accepted: list[Any]) -> list[str]:
-    """One line per file from the IngestReport: added with its chunk count, or why not."""
+def _describe_report(report: Any, accepted: list[Any]) -> list[str]:
+    """One line per file from the IngestReport: added, unchanged, or why it was skipped."""
+    skipped = {Path(s.path).name: s.reason for s in report.skipped}
     lines = []
-    failed = dict(getattr(result, "failed", None) or getattr(result, "errors", None) or {})
-    added = getattr(result, "added", None)
     for a in accepted:
-        reason = failed.get(a.name) or failed.get(str(a.path))
-        if reason:
-            lines.append(f"✗ {a.name}: {reason}")
+        if a.name in skipped:
+            lines.append(f"✗ {a.name}: {skipped.pop(a.name)}")
         else:
-            chunks = added.get(a.name) if isinstance(added, dict) else None
-            lines.append(
-                f"✓ {a.name} added" + (f" ({chunks} chunks)" if chunks is not None else "")
-            )
+            lines.append(f"✓ {a.name} added")
+    lines.extend(f"✗ {name}: {reason}" for name, reason in skipped.items())
+    lines.append(
+        f"{report.files} file(s) indexed ({report.pages} pages, {report.chunks} new chunks), "
+        f"{report.unchanged} already up to date, in {report.seconds:.1f} s."
+    )
     return lines
 
 
@@ -115,7 +107,7 @@ def search(services: Services, query: str, k: float, mode: str) -> pd.DataFrame:
     if not (query or "").strip():
         raise gr.Error("Type something to search for.")
     hits = _index(services).query(query.strip(), k=int(k), mode=mode)
-    rows = [[round(float(h.score), 3), h.source, page_label(h), h.text] for h in hits]
+    rows = [[round(float(h.score), 3), h.source, page_label(h), excerpt(h.text)] for h in hits]
     return pd.DataFrame(rows, columns=HIT_HEADERS)
 
 

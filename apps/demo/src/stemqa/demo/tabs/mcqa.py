@@ -14,7 +14,7 @@ import pandas as pd
 
 from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.model_service import ModelUnavailableError
-from stemqa.demo.services import Services, page_label
+from stemqa.demo.services import Services, excerpt, page_label
 
 EXAMPLE_QUESTION = (
     "Which law states that the line integral of the magnetic field around a closed loop is "
@@ -92,7 +92,7 @@ def answer(services: Services, question: str, options: str, use_docs: bool, k: f
     probs = pd.DataFrame(
         {"option": list(mcq.letters), "probability": [score.probs[c] for c in mcq.letters]}
     )
-    rows = [[p.source, page_label(p), round(float(p.score), 3), p.text] for p in passages]
+    rows = [[p.source, page_label(p), round(float(p.score), 3), excerpt(p.text)] for p in passages]
     table = pd.DataFrame(rows, columns=PASSAGE_HEADERS)
     total_ms = (time.perf_counter() - start) * 1000
     latency = (

@@ -176,7 +176,13 @@ def build(services: Services, demo: gr.Blocks) -> gr.Markdown:
                 elem_id="model-run",
             )
             show = gr.Button("Show", scale=1, elem_id="model-show-run")
-        gallery = gr.Gallery(label="plots/*.png", columns=2, height=320, elem_id="model-plots")
+        gallery = gr.Gallery(
+            label="plots/*.png",
+            columns=3,
+            height="auto",
+            object_fit="contain",
+            elem_id="model-plots",
+        )
         curves = gr.LinePlot(
             x="step",
             y="value",
