@@ -269,8 +269,8 @@ class Index:
             return None
 
     def _metadata(self) -> dict[str, Any]:
-        self._collection = self._client.get_collection(self.collection_name)
-        return dict(self._collection.metadata or {})
+        """Fresh from Chroma: another process may have written since we opened it."""
+        return dict(self._client.get_collection(self.collection_name).metadata or {})
 
     def _new_generation(self) -> str:
         """Mark the collection as changing before writing, so a crash leaves BM25 'stale'."""
