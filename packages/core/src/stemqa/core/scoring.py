@@ -73,14 +73,20 @@ def _device(model: Any):
     return next(model.parameters()).device
 
 
-def _batches(tokenizer: Any, prompts: Sequence[str], batch_size: int):
-    """Batches of prompt indices, grouped by length so little compute goes to padding."""
+def _batches(tokenizer: Any, prompts: Sequence[str], batch_size: int, device: Any):
+    """(prompt indices, left-padded encoding on ``device``), grouped by length.
+
+    Prompts are tokenized once; batches hold prompts of similar length so little compute goes
+    to padding.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    ids = tokenizer(list(prompts))["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
     for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+        batch = order[start : start + batch_size]
+        enc = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
+        yield batch, {key: value.to(device) for key, value in enc.items()}
 
 
 def score_letters(
@@ -104,29 +110,42 @@ def score_letters(
     results: list[LetterScore | None] = [None] * len(prompts)
     device = _device(model)
     with _left_padding(tokenizer), torch.inference_mode():
-        for batch in _batches(tokenizer, prompts, batch_size):
-            enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
-            mask = enc["attention_mask"].to(device)
+        for batch, enc in _batches(tokenizer, prompts, batch_size, device):
+            mask = enc["attention_mask"]
             # Positions count real tokens only: without this, left padding shifts the rotary
             # positions and a padded prompt scores differently from the same prompt alone.
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             out = model(
-                input_ids=enc["input_ids"].to(device),
+                input_ids=enc["input_ids"],
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=False,
                 logits_to_keep=1,
             )
             logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+            # One gather and one device->host copy per batch: per-row .tolist() calls would
+            # each synchronise the GPU.
+            width = max(len(per_prompt[i]) for i in batch)
+            index = torch.tensor(
+                [ids_for[per_prompt[i]] + [0] * (width - len(per_prompt[i])) for i in batch],
+                device=logprobs.device,
+            )
+            valid = torch.tensor(
+                [[j < len(per_prompt[i]) for j in range(width)] for i in batch],
+                device=logprobs.device,
+            )
+            option_logprobs = logprobs.gather(1, index).masked_fill(~valid, float("-inf"))
+            probs = torch.softmax(option_logprobs, dim=-1)
+            masses = option_logprobs.exp().sum(-1, keepdim=True)
+            table = torch.cat([probs, masses], dim=1).cpu().tolist()
             for row, i in enumerate(batch):
                 letters = per_prompt[i]
-                option_logprobs = logprobs[row, ids_for[letters]]
-                probs = torch.softmax(option_logprobs, dim=-1).tolist()
-                best = max(range(len(letters)), key=probs.__getitem__)
+                row_probs = table[row][: len(letters)]
+                best = max(range(len(letters)), key=row_probs.__getitem__)
                 results[i] = LetterScore(
                     letter=letters[best],
-                    probs=dict(zip(letters, probs, strict=True)),
-                    mass=float(option_logprobs.exp().sum()),
+                    probs=dict(zip(letters, row_probs, strict=True)),
+                    mass=table[row][-1],
                 )
             if progress is not None:
                 progress(len(batch))
@@ -149,10 +168,7 @@ def generate_letters(
     results: list[tuple[str, str | None] | None] = [None] * len(prompts)
     device = _device(model)
     with _left_padding(tokenizer), torch.inference_mode():
-        for batch in _batches(tokenizer, prompts, batch_size):
-            enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True).to(
-                device
-            )
+        for batch, enc in _batches(tokenizer, prompts, batch_size, device):
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
