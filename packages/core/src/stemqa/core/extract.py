@@ -17,8 +17,8 @@ How the common extractors fail, and what this one does instead
 * lighteval (``IndicesExtractionConfig``): prioritised regexes (final answer is / answer: /
   start of text / start of line). The start-of-text rule takes the article of 'A ball is
   thrown…' as the answer A, '\\boxed{C}' is not understood, lowercase letters after an anchor and
-  fullwidth letters are missed, and the first anchored hit wins even when the text goes on to
-  correct itself.
+  fullwidth letters are missed, and the lazy 'answer.{0,50}?' anchor reads 'The answer is not A,
+  it is C' as A.
 * OpenCompass (``first_option_postprocess``): a long list of (mostly Chinese) anchors, then
   'cushion' patterns ending with ``[ABCD]`` — any capital anywhere — so 'Because…' is B,
   'Deep learning…' is D, and an undecided 'A or B' is A.
