@@ -114,15 +114,25 @@ def test_4_chat_streams_an_answer_with_sources(page) -> None:
     text = bot.inner_text()
     assert re.search(r"\.pdf p\. \d+", text), text
     shot(page, "chat")
+    page.locator("#chat-clear").click()
+    expect(bot).not_to_contain_text("What does Gauss's law say")
 
 
-def test_5_model_tab_shows_status_and_training_plots(page, demo_server) -> None:
+def make_run_folder(run: Path, tiny_model_dir: Path) -> int:
+    """A run folder as train-dpo leaves it: a real DoRA adapter of the tiny model, metrics.jsonl
+    and the PNGs train's own plot code draws. The metric values are illustrative: the test
+    checks that the tab shows them, not what they are. Returns the number of PNGs."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
     from stemqa.train.training.plots import DPO_PANELS, write_plots
+    from stemqa.train.training.runs import ADAPTER_DIR, METRICS_FILE, PLOTS_DIR
 
-    # A run folder as train-dpo leaves it: metrics.jsonl plus the PNGs its plot code draws.
-    # The numbers are illustrative; the test checks the tab shows them, not their values.
-    run = demo_server.runs_dir / "dpo-example"
-    run.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = LoraConfig(
+        r=16, lora_alpha=16, use_dora=True, target_modules=["q_proj", "k_proj", "v_proj", "dense"]
+    )
+    get_peft_model(model, config).save_pretrained(run / ADAPTER_DIR)
     records = [
         {
             "step": step,
@@ -132,16 +142,39 @@ def test_5_model_tab_shows_status_and_training_plots(page, demo_server) -> None:
         }
         for step in range(1, 11)
     ]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    written = write_plots(records, run / "plots", DPO_PANELS)
-    assert written
+    (run / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return len(write_plots(records, run / PLOTS_DIR, DPO_PANELS))
+
+
+def test_5_model_tab_plots_and_push(page, demo_server, tiny_model_dir: Path) -> None:
+    run = demo_server.runs_dir / "dpo-example"
+    run.mkdir(parents=True, exist_ok=True)
+    n_plots = make_run_folder(run, tiny_model_dir)
+    assert n_plots >= 2
     open_tab(page, "Model")
     expect(page.locator("#model-status")).to_contain_text("Model ready")
     page.locator("#model-run input").fill(str(run))
     page.locator("#model-run input").press("Enter")
     page.locator("#model-show-run").click()
     page.locator("#model-curves canvas, #model-curves svg").first.wait_for()
-    expect(page.locator("#model-plots img")).to_have_count(len(written))
+    expect(page.locator("#model-plots img")).to_have_count(n_plots)
+
+    # Push: the Hub cannot be reached here, so only the dry run (no network by design) and the
+    # missing-token refusal are exercised; the upload itself is train's push_adapter, tested there.
+    page.get_by_text("Push the adapter to the Hugging Face Hub").click()
+    page.locator("#model-push-folder textarea, #model-push-folder input").first.fill(str(run))
+    page.locator("#model-repo textarea, #model-repo input").first.fill("someone/tiny-dora")
+    page.locator("#model-push").click()
+    expect(page.get_by_text("A Hub token with write access is needed")).to_be_visible()
+    page.locator("#model-dry-run input[type=checkbox]").check()
+    page.locator("#model-token input").fill("hf_secret_never_shown")
+    page.locator("#model-push").click()
+    result = page.locator("#model-push-result")
+    expect(result).to_contain_text("Dry run: would upload")
+    expect(result).to_contain_text("adapter_model.safetensors")
+    expect(page.locator("#model-token input")).to_have_value("")  # emptied after the push
+    assert "hf_secret_never_shown" not in demo_server.log()
+    page.get_by_text("Push the adapter to the Hugging Face Hub").click()  # fold it for the shot
     shot(page, "model")
 
 
@@ -159,3 +192,18 @@ def test_6_deleting_a_document_removes_it_from_search(page) -> None:
     expect(hits).not_to_contain_text(target, timeout=TIMEOUT)
     expect(hits).to_contain_text("PHY202_Statistical_Mechanics.pdf", timeout=TIMEOUT)
     expect(page.locator("#docs-table")).not_to_contain_text(target)
+
+
+def test_7_a_model_that_cannot_load_is_explained_and_documents_still_work(page, tmp_path) -> None:
+    open_tab(page, "Model")
+    missing = tmp_path / "no-such-model"
+    page.locator("#model-name textarea, #model-name input").first.fill(str(missing))
+    page.locator("#model-load").click()
+    banner = page.locator("#status-banner")
+    expect(banner).to_contain_text("Model failed")
+    expect(banner).to_contain_text("no-such-model")
+    expect(banner).to_contain_text("Still answering with")
+    open_tab(page, "Documents")
+    page.locator("#docs-query textarea, #docs-query input").first.fill("partition function")
+    page.locator("#docs-search").click()
+    expect(page.locator("#docs-hits")).to_contain_text("PHY202_Statistical_Mechanics.pdf")

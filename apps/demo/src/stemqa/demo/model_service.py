@@ -142,6 +142,7 @@ class ModelService:
         self._infer_lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
+        self._loaded_name: str | None = None  # what answers now, while another loads or failed
         self._generation = 0  # bumps on every load request, so a stale load never wins
         self._done = threading.Event()
         self._stops: dict[str, threading.Event] = {}
@@ -210,7 +211,16 @@ class ModelService:
         with self._state_lock:
             if generation != self._generation:
                 return  # a newer load was requested meanwhile
+            if loaded is None and self._loaded_name is not None:
+                state = ModelState(
+                    FAILED,
+                    model=model,
+                    adapter=adapter,
+                    quantization=quantization,
+                    message=f"{state.message} Still answering with {self._loaded_name}.",
+                )
             if loaded is not None:
+                self._loaded_name = model + (f" + {adapter}" if adapter else "")
                 with self._infer_lock:  # never swap the model under a running request
                     self._model, self._tokenizer = loaded, tokenizer
             self._state = state

@@ -71,7 +71,7 @@ def add_documents(services: Services, files: list[Any] | None, progress: gr.Prog
             report = index.add([a.path for a in accepted], progress=progress)
         lines.extend(_describe_report(report, accepted))
     table, dropdown = documents_table(services)
-    return "\n".join(lines), table, dropdown, None
+    return "\n\n".join(lines), table, dropdown, None
 
 
 def _describe_report(report: Any, accepted: list[Any]) -> list[str]:

@@ -47,31 +47,31 @@ def load_model(services: Services, model: str, adapter: str, quantization: str) 
 def push(
     services: Services, folder: str, repo_id: str, token: str, private: bool, dry_run: bool
 ) -> tuple[str, str]:
-    """Push an adapter folder; returns (message, "") so the token box is emptied."""
+    """Push an adapter or run folder; returns (message, "") so the token box is emptied.
+
+    The token must come from the form: falling back to the server's own HF_TOKEN would let any
+    visitor push with the owner's credentials.
+    """
     from stemqa.train.push import push_adapter
 
+    token = (token or "").strip()
     folder = (folder or "").strip()
-    repo_id = (repo_id or "").strip()
-    if not folder or not Path(folder).is_dir():
-        raise gr.Error(
-            f"Adapter folder {folder!r} does not exist: give the folder of a training run or adapter."
-        )
-    if "/" not in repo_id:
-        raise gr.Error(f"Repo id {repo_id!r} must look like 'user/name'.")
-    if not dry_run and not (token or "").strip():
+    if not folder:
+        raise gr.Error("Give the folder of a training run (or of an adapter) to push.")
+    if not dry_run and not token:
         raise gr.Error("A Hub token with write access is needed (or tick 'Dry run').")
     try:
         result = push_adapter(
-            folder, repo_id, token=(token or "").strip() or None, private=private, dry_run=dry_run
+            folder, (repo_id or "").strip(), token=token or None, private=private, dry_run=dry_run
         )
     except Exception as exc:
-        message = str(exc)
-        if token and token.strip():
-            message = message.replace(token.strip(), "***")  # never echo the token
-        raise gr.Error(f"Push failed: {type(exc).__name__}: {message}", duration=None) from None
-    verb = "Would push" if dry_run else "Pushed"
-    detail = f" ({result})" if result else ""
-    return f"{verb} {folder} to {repo_id}{detail}.", ""
+        message = str(exc).replace(token, "***") if token else str(exc)  # never echo the token
+        raise gr.Error(f"Push failed: {message}", duration=None) from None
+    files = ", ".join(f"`{name}`" for name, _size in result.files)
+    if result.dry_run:
+        return f"Dry run: would upload {len(result.files)} files to {result.repo_id}: {files}.", ""
+    where = result.url or result.repo_id
+    return f"Pushed {len(result.files)} files to {where} (commit {result.commit}): {files}.", ""
 
 
 def list_runs(services: Services) -> list[str]:
@@ -152,18 +152,25 @@ def build(services: Services, demo: gr.Blocks) -> gr.Markdown:
     with gr.Accordion("Push the adapter to the Hugging Face Hub", open=False):
         with gr.Row():
             folder = gr.Textbox(
-                label="Adapter folder",
+                label="Run or adapter folder",
                 value=s.adapter if s.adapter and Path(s.adapter).is_dir() else "",
+                elem_id="model-push-folder",
             )
-            repo = gr.Textbox(label="Repo id", placeholder="user/phi-2-stemqa-dpo")
+            repo = gr.Textbox(
+                label="Repo id", placeholder="user/phi-2-stemqa-dpo", elem_id="model-repo"
+            )
             token = gr.Textbox(
                 label="Hub token (never stored)", type="password", elem_id="model-token"
             )
         with gr.Row():
             private = gr.Checkbox(label="Private repo", value=True)
-            dry_run = gr.Checkbox(label="Dry run (check the folder, upload nothing)", value=False)
+            dry_run = gr.Checkbox(
+                label="Dry run (check the folder, upload nothing)",
+                value=False,
+                elem_id="model-dry-run",
+            )
             push_btn = gr.Button("Push adapter", elem_id="model-push")
-        push_result = gr.Markdown()
+        push_result = gr.Markdown(elem_id="model-push-result")
     with gr.Accordion("Training plots", open=True):
         with gr.Row():
             runs = list_runs(services)
