@@ -22,7 +22,13 @@ from stemqa.train.training.runs import ADAPTER_DIR, CARD_FILE, METRICS_FILE, PLO
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 _ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-_SKIPPED = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"}
+_SKIPPED = {
+    "training_args.bin",
+    "optimizer.pt",
+    "scheduler.pt",
+    "rng_state.pth",
+    "trainer_state.json",
+}
 
 
 class PushError(RuntimeError):
