@@ -125,8 +125,8 @@ def load_preference_data(
     if folder.is_dir():
         if (folder / "stats.json").is_file():
             stats = json.loads((folder / "stats.json").read_text())
-        for name in ("recipe.json", "config.json"):
-            if (folder / name).is_file():
-                recipe = json.loads((folder / name).read_text())
-                break
+        if (folder / "merge_config.yaml").is_file():  # merge-datasets' resolved recipe
+            import yaml
+
+            recipe = yaml.safe_load((folder / "merge_config.yaml").read_text())
     return PreferenceData(splits=out, source=source, stats=stats, recipe=recipe)
