@@ -1,0 +1,208 @@
+"""RAG ingest and retrieval benchmark (stemqa.rag), every baseline measured in the same run.
+
+    uv run --package stemqa-rag --group bench python benchmarks/ingest.py \
+        [--pdfs tests/data/pdfs] [--questions tests/data/pdfs/questions.json] \
+        [--sizes 10000,100000] [--repeats 2] [--out bench-ingest.json]
+
+1. Ingest throughput (pages/s) of `Index.add` vs. a plain LangChain pipeline
+   (PyPDFDirectoryLoader -> RecursiveCharacterTextSplitter(1000, 200) -> Chroma.from_documents)
+   using the same embedding model; both with the model already loaded. Best of --repeats.
+2. Re-ingest of unchanged files vs. the first ingest.
+3. Query latency p50/p95 (k=5) per mode at each synthetic corpus size, with LangChain's
+   Chroma.similarity_search_with_score on the same collection as the baseline. Synthetic chunks
+   are sentences of words drawn from the course PDFs' vocabulary with random unit vectors as
+   their embeddings (embedding 100k chunks on a small CPU would take hours and does not change
+   what is measured: HNSW and BM25 search time; queries are still embedded by the real model).
+4. Recall@k / MRR@10 per mode and preprocessing choice on the course questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # the baseline reads PDFs through pypdf too
+
+from stemqa.rag import Index  # noqa: E402
+from stemqa.rag.embeddings import resolve_model  # noqa: E402
+from stemqa.rag.evaluation import evaluate, format_table, load_questions  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def count_pages(folder: Path) -> int:
+    from pypdf import PdfReader
+
+    return sum(len(PdfReader(p).pages) for p in sorted(folder.glob("*.pdf")))
+
+
+def baseline_ingest(folder: Path, store: Path, embeddings) -> float:
+    from langchain_chroma import Chroma
+    from langchain_community.document_loaders import PyPDFDirectoryLoader
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    start = time.perf_counter()
+    docs = PyPDFDirectoryLoader(str(folder)).load()
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        docs
+    )
+    Chroma.from_documents(chunks, embeddings, persist_directory=str(store))
+    return time.perf_counter() - start
+
+
+def ours_ingest(folder: Path, store: Path) -> tuple[float, Index]:
+    start = time.perf_counter()
+    index = Index(store)
+    report = index.add(folder)
+    elapsed = time.perf_counter() - start
+    assert not report.skipped, report.summary()
+    return elapsed, index
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def synthetic_index(root: Path, size: int, vocabulary: list[str], queries: list[str]) -> dict:
+    rng = random.Random(size)
+    nrng = np.random.default_rng(size)
+    index = Index(root / f"synthetic-{size}")
+    dim = len(index.embeddings.embed_query("probe"))
+    start = time.perf_counter()
+    batch = 5000
+    for offset in range(0, size, batch):
+        n = min(batch, size - offset)
+        texts = [" ".join(rng.choices(vocabulary, k=rng.randint(80, 160))) for _ in range(n)]
+        vectors = nrng.standard_normal((n, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = [f"syn:{offset + i}" for i in range(n)]
+        metas = [
+            {"source": f"synthetic-{(offset + i) // 100}.pdf", "page": (offset + i) % 100}
+            for i in range(n)
+        ]
+        index.add_texts(texts, metas, ids, embeddings=vectors)
+    build = time.perf_counter() - start
+    out: dict = {"chunks": index.count(), "build_s": round(build, 1)}
+    for mode in ("dense", "bm25", "hybrid"):
+        index.query(queries[0], k=5, mode=mode)  # warm: BM25 load, HNSW in memory
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            index.query(q, k=5, mode=mode)
+            times.append((time.perf_counter() - t) * 1000)
+        out[mode] = {
+            "p50_ms": round(percentile(times, 50), 1),
+            "p95_ms": round(percentile(times, 95), 1),
+        }
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        index.store.similarity_search_with_score(q, k=5)
+        times.append((time.perf_counter() - t) * 1000)
+    out["langchain_dense"] = {
+        "p50_ms": round(percentile(times, 50), 1),
+        "p95_ms": round(percentile(times, 95), 1),
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pdfs", default=str(REPO / "tests/data/pdfs"))
+    parser.add_argument("--questions", default=str(REPO / "tests/data/pdfs/questions.json"))
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    folder = Path(args.pdfs)
+    pages = count_pages(folder)
+    results: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "load_average_at_start": os.getloadavg(),
+        "pages": pages,
+    }
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    from stemqa.rag.embeddings import get_embeddings
+
+    ours_embedder = get_embeddings()
+    baseline_embedder = HuggingFaceEmbeddings(
+        model_name=resolve_model("sentence-transformers/all-MiniLM-L6-v2"),
+        encode_kwargs={"normalize_embeddings": True},
+    )
+    for e in (ours_embedder, baseline_embedder):
+        e.embed_documents(["warm up the model"] * 8)
+
+    root = Path(tempfile.mkdtemp(prefix="stemqa-bench-"))
+    try:
+        base_times, our_times, index = [], [], None
+        for r in range(args.repeats):
+            base_times.append(baseline_ingest(folder, root / f"baseline-{r}", baseline_embedder))
+            elapsed, index = ours_ingest(folder, root / f"ours-{r}")
+            our_times.append(elapsed)
+            print(
+                f"repeat {r}: baseline {base_times[-1]:.1f}s, ours {our_times[-1]:.1f}s", flush=True
+            )
+        base, ours = min(base_times), min(our_times)
+        results["ingest"] = {
+            "baseline_s": [round(t, 2) for t in base_times],
+            "ours_s": [round(t, 2) for t in our_times],
+            "baseline_pages_per_s": round(pages / base, 2),
+            "ours_pages_per_s": round(pages / ours, 2),
+            "speedup": round(base / ours, 2),
+            "chunks": index.count(),
+        }
+        start = time.perf_counter()
+        report = Index(index.path).add(folder)
+        again = time.perf_counter() - start
+        assert report.unchanged == 5 and report.chunks == 0, report.summary()
+        results["reingest"] = {
+            "first_s": round(ours, 2),
+            "unchanged_s": round(again, 3),
+            "speedup": round(ours / again, 1),
+        }
+        print(json.dumps(results, indent=1), flush=True)
+
+        questions = load_questions(args.questions)
+        evals = evaluate(index, questions, variants=True)
+        results["recall"] = [r.row() for r in evals]
+        results["recall_table"] = format_table(evals)
+        print(results["recall_table"], flush=True)
+
+        vocabulary = sorted(
+            {
+                w
+                for w in " ".join(index._get_all(["documents"])["documents"]).split()
+                if w.isalpha() and len(w) > 2
+            }
+        )
+        queries = [q.question for q in questions][: args.queries]
+        results["latency"] = {}
+        for size in (int(s) for s in args.sizes.split(",") if s):
+            results["latency"][size] = synthetic_index(root, size, vocabulary, queries)
+            print(size, json.dumps(results["latency"][size]), flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    results["load_average_at_end"] = os.getloadavg()
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k != "recall_table"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
