@@ -1,0 +1,183 @@
+"""`uv run eval-mcqa`: a thin CLI over `stemqa.train.eval_mcqa.evaluate_mcqa`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from stemqa.train.eval_mcqa import METHODS, evaluate_mcqa, write_results
+from stemqa.train.mcqa_data import FORMATS, MCQDataError, load_mcqs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eval-mcqa",
+        description=(
+            "Evaluate a causal LM (optionally with a LoRA/DoRA adapter) on multiple-choice "
+            "questions: accuracy per subject with 95%% Wilson intervals, invalid-answer rate, "
+            "probability mass on the option letters; with --rag-index, closed-book and "
+            "with-context side by side."
+        ),
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", required=True, help="Hub id or local folder of the base model")
+    model.add_argument("--adapter", help="PEFT adapter folder or Hub id to put on the model")
+    model.add_argument("--quantization", default="none", choices=("none", "nf4"))
+    model.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
+    model.add_argument("--dtype", help="float32, bfloat16, float16 (default: core's choice)")
+    model.add_argument("--revision", help="model revision (branch, tag or commit)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="FILE_OR_ID",
+        help="MMLU CSV file/folder, cais/mmlu-schema parquet/jsonl, GPQA csv, course jsonl, or a "
+        "Hub id (cais/mmlu, Idavidrein/gpqa:gpqa_diamond)",
+    )
+    data.add_argument("--format", default="auto", choices=FORMATS)
+    data.add_argument("--split", help="Hub split (default: test for MMLU, train for GPQA)")
+    data.add_argument(
+        "--subjects",
+        nargs="+",
+        help="keep only these subjects (e.g. college_physics machine_learning; "
+        "groups: course, stem)",
+    )
+    data.add_argument("--limit", type=int, help="first N questions of each --data source")
+    data.add_argument("--seed", type=int, default=0, help="GPQA option-shuffling seed")
+
+    method = parser.add_argument_group("method")
+    method.add_argument("--method", default="logits", choices=METHODS)
+    method.add_argument("--batch-size", type=int, default=16)
+    method.add_argument("--shots", type=int, default=0, help="worked examples before each question")
+    method.add_argument(
+        "--shots-from",
+        nargs="+",
+        metavar="FILE_OR_ID",
+        help="where the worked examples come from (e.g. MMLU dev CSVs); default: the eval set, "
+        "never the question itself",
+    )
+    method.add_argument("--max-new-tokens", type=int, default=8, help="generate method only")
+    method.add_argument(
+        "--no-subject-header",
+        action="store_true",
+        help="drop MMLU's 'The following are multiple choice questions about …' line",
+    )
+
+    rag = parser.add_argument_group("retrieval")
+    rag.add_argument("--rag-index", metavar="DIR", help="index to retrieve context from")
+    rag.add_argument("--k", type=int, default=3, help="passages per question")
+    rag.add_argument(
+        "--retriever-kind",
+        default="chroma",
+        help="entry point in the 'stemqa.retrievers' group (stemqa-rag registers 'chroma')",
+    )
+    rag.add_argument(
+        "--retriever-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra option for the retriever (repeatable), e.g. collection=stemqa",
+    )
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", default="results.json", help="JSON path; markdown goes beside it")
+    out.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"eval-mcqa: --retriever-option expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _load_all(sources: Sequence[str], args: argparse.Namespace) -> list:
+    mcqs = []
+    for source in sources:
+        mcqs.extend(
+            load_mcqs(
+                source,
+                format=args.format,
+                subjects=args.subjects,
+                split=args.split,
+                seed=args.seed,
+                limit=args.limit,
+            )
+        )
+    return mcqs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        mcqs = _load_all(args.data, args)
+        shot_pool = None
+        if args.shots_from:
+            shot_pool = []
+            for source in args.shots_from:
+                shot_pool.extend(
+                    load_mcqs(source, format=args.format, subjects=args.subjects, seed=args.seed)
+                )
+    except MCQDataError as exc:
+        print(f"eval-mcqa: {exc}", file=sys.stderr)
+        return 2
+
+    retriever = None
+    if args.rag_index:
+        from stemqa.core.retrieval import open_retriever
+
+        retriever = open_retriever(
+            args.rag_index, kind=args.retriever_kind, **_options(args.retriever_option)
+        )
+
+    from stemqa.core import ModelLoadError, load_model
+
+    try:
+        model, tokenizer = load_model(
+            args.model,
+            adapter=args.adapter,
+            quantization=args.quantization,
+            device=args.device,
+            dtype=args.dtype,
+            revision=args.revision,
+        )
+    except ModelLoadError as exc:
+        print(f"eval-mcqa: {exc}", file=sys.stderr)
+        return 2
+
+    config = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("no_progress",) and v not in (None, [], False)
+    }
+    result = evaluate_mcqa(
+        model,
+        tokenizer,
+        mcqs,
+        method=args.method,
+        batch_size=args.batch_size,
+        shots=args.shots,
+        shot_pool=shot_pool,
+        retriever=retriever,
+        k=args.k,
+        max_new_tokens=args.max_new_tokens,
+        subject_header=not args.no_subject_header,
+        progress=not args.no_progress,
+        config=config,
+    )
+    json_path, md_path = write_results(result, args.out)
+    print(result.to_markdown())
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,418 @@
+"""Multiple-choice evaluation: accuracy with honest error bars, format compliance, RAG on/off.
+
+Two ways to read the model's answer:
+
+* ``logits`` — one forward pass per batch; the answer is the option letter whose ``' A'``-style
+  token has the highest logit after the prompt (core's `score_letters`). This is exactly what
+  lm-evaluation-harness's MMLU task does, so the numbers are comparable (see the README).
+  The probability mass the model puts on the option letters says how well it follows the
+  "answer with one letter" format even when it never has to produce free text.
+* ``generate`` — greedy decoding and `extract_letter`: what a chat user sees. Answers with no
+  recognisable letter count as wrong and are reported as the invalid rate.
+
+With a retriever, every question is asked twice — closed-book and with the top-k passages in
+core's RAG template — and the report puts both side by side, so the value of retrieval is
+measured on the same questions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stemqa.core import MCQ, build_mcq_prompt, generate_letters, score_letters
+from stemqa.core.retrieval import Retriever
+
+METHODS = ("logits", "generate")
+CLOSED_BOOK = "closed_book"
+WITH_CONTEXT = "rag"
+_Z95 = 1.959963984540054
+
+
+def wilson_interval(correct: int, n: int, z: float = _Z95) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion.
+
+    Wilson rather than the normal approximation because per-subject counts are small (about
+    100) and accuracies near 0 or 1 would otherwise get intervals that leave [0, 1].
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+@dataclass
+class Metrics:
+    n: int
+    correct: int
+    invalid: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    invalid_rate: float
+    mean_mass: float | None  # logits method only
+
+    @classmethod
+    def of(cls, predictions: Sequence[Prediction]) -> Metrics:
+        n = len(predictions)
+        correct = sum(p.correct for p in predictions)
+        invalid = sum(p.predicted is None for p in predictions)
+        masses = [p.mass for p in predictions if p.mass is not None]
+        low, high = wilson_interval(correct, n)
+        return cls(
+            n=n,
+            correct=correct,
+            invalid=invalid,
+            accuracy=correct / n if n else 0.0,
+            ci_low=low,
+            ci_high=high,
+            invalid_rate=invalid / n if n else 0.0,
+            mean_mass=sum(masses) / len(masses) if masses else None,
+        )
+
+
+@dataclass
+class Prediction:
+    index: int  # position in the evaluated list
+    subject: str | None
+    source: str | None
+    answer: str | None  # gold letter
+    predicted: str | None  # None: no letter found (generate method)
+    correct: bool
+    mass: float | None = None
+    probs: dict[str, float] | None = None
+    raw: str | None = None  # generated text (generate method)
+    passages: list[str] = field(default_factory=list)  # "source p.page" of retrieved context
+
+
+@dataclass
+class ConditionResult:
+    """One way of asking (closed-book or with context): overall and per-subject metrics."""
+
+    overall: Metrics
+    subjects: dict[str, Metrics]
+    predictions: list[Prediction]
+
+    @classmethod
+    def of(cls, predictions: list[Prediction]) -> ConditionResult:
+        by_subject: dict[str, list[Prediction]] = defaultdict(list)
+        for p in predictions:
+            by_subject[p.subject or "unknown"].append(p)
+        return cls(
+            overall=Metrics.of(predictions),
+            subjects={s: Metrics.of(ps) for s, ps in sorted(by_subject.items())},
+            predictions=predictions,
+        )
+
+
+@dataclass
+class EvalResult:
+    method: str
+    shots: int
+    k: int | None
+    conditions: dict[str, ConditionResult]
+    seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_questions(self) -> int:
+        return next(iter(self.conditions.values())).overall.n
+
+    def to_dict(self, *, predictions: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "config": self.config,
+            "method": self.method,
+            "shots": self.shots,
+            "k": self.k,
+            "n_questions": self.n_questions,
+            "seconds": round(self.seconds, 3),
+            "questions_per_second": round(self.n_questions * len(self.conditions) / self.seconds, 3)
+            if self.seconds > 0
+            else None,
+            "conditions": {},
+        }
+        for name, cond in self.conditions.items():
+            out["conditions"][name] = {
+                "overall": asdict(cond.overall),
+                "subjects": {s: asdict(m) for s, m in cond.subjects.items()},
+            }
+            if predictions:
+                out["conditions"][name]["predictions"] = [asdict(p) for p in cond.predictions]
+        return out
+
+    def to_markdown(self) -> str:
+        return render_markdown(self)
+
+
+def _fmt_acc(m: Metrics) -> str:
+    return f"{100 * m.accuracy:.1f} [{100 * m.ci_low:.1f}, {100 * m.ci_high:.1f}]"
+
+
+def _fmt_mass(m: Metrics) -> str:
+    return "–" if m.mean_mass is None else f"{m.mean_mass:.3f}"
+
+
+def render_markdown(result: EvalResult) -> str:
+    """A table a reader can paste into a report; accuracy in % with its 95% Wilson interval."""
+    header = (
+        f"method: `{result.method}`, shots: {result.shots}, questions: {result.n_questions}"
+        + (f", retrieved passages: {result.k}" if WITH_CONTEXT in result.conditions else "")
+    )
+    lines = [f"### MCQA evaluation\n\n{header}\n"]
+    closed = result.conditions[CLOSED_BOOK]
+    rag = result.conditions.get(WITH_CONTEXT)
+    rows = [*closed.subjects.keys(), "**overall**"]
+
+    def get(cond: ConditionResult, row: str) -> Metrics:
+        return cond.overall if row == "**overall**" else cond.subjects[row]
+
+    if rag is None:
+        lines.append("| subject | n | accuracy % [95% CI] | invalid % | letter mass |")
+        lines.append("|---|---:|---|---:|---:|")
+        for row in rows:
+            m = get(closed, row)
+            lines.append(
+                f"| {row} | {m.n} | {_fmt_acc(m)} | {100 * m.invalid_rate:.1f} | {_fmt_mass(m)} |"
+            )
+    else:
+        lines.append(
+            "| subject | n | closed-book % [95% CI] | with context % [95% CI] | Δ pts "
+            "| invalid % (closed / ctx) | letter mass (closed / ctx) |"
+        )
+        lines.append("|---|---:|---|---|---:|---|---|")
+        for row in rows:
+            a, b = get(closed, row), get(rag, row)
+            lines.append(
+                f"| {row} | {a.n} | {_fmt_acc(a)} | {_fmt_acc(b)} "
+                f"| {100 * (b.accuracy - a.accuracy):+.1f} "
+                f"| {100 * a.invalid_rate:.1f} / {100 * b.invalid_rate:.1f} "
+                f"| {_fmt_mass(a)} / {_fmt_mass(b)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def pick_shots(mcq: MCQ, pool: Sequence[MCQ], k: int) -> list[MCQ]:
+    """K worked examples for one question: same subject first, never the question itself.
+
+    lm-evaluation-harness takes the first K dev-split questions of the subject; pass the dev
+    split as the pool (`--shots-from`) to reproduce it exactly.
+    """
+    if k <= 0:
+        return []
+    same = [s for s in pool if s.subject == mcq.subject and s != mcq and s.answer is not None]
+    if len(same) < k:
+        same += [s for s in pool if s.subject != mcq.subject and s.answer is not None][
+            : k - len(same)
+        ]
+    return same[:k]
+
+
+def _model_max_tokens(model: Any, fallback: int = 2048) -> int:
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return fallback
+
+
+def _passage_label(passage: Any) -> str:
+    page = getattr(passage, "page_label", None) or (
+        None if getattr(passage, "page", None) is None else str(passage.page + 1)
+    )
+    return f"{passage.source} p.{page}" if page else str(passage.source)
+
+
+def build_prompts(
+    mcqs: Sequence[MCQ],
+    tokenizer: Any,
+    *,
+    shots: int = 0,
+    shot_pool: Sequence[MCQ] | None = None,
+    retriever: Retriever | None = None,
+    k: int = 3,
+    max_tokens: int = 2048,
+    subject_header: bool = True,
+) -> tuple[list[str], list[list[str]]]:
+    """Prompts (and the retrieved passages' labels) for every question.
+
+    The retrieval query is the question stem alone: the options of a wrong answer would pull in
+    passages about that wrong answer.
+    """
+    pool = list(shot_pool) if shot_pool is not None else list(mcqs)
+    prompts, labels = [], []
+    for mcq in mcqs:
+        context = None
+        used: list[str] = []
+        if retriever is not None:
+            passages = retriever.retrieve(mcq.question, k=k)
+            context = [p.text for p in passages]
+            used = [_passage_label(p) for p in passages]
+        prompts.append(
+            build_mcq_prompt(
+                mcq,
+                context=context,
+                tokenizer=tokenizer,
+                max_tokens=max_tokens,
+                shots=pick_shots(mcq, pool, shots),
+                subject_header=subject_header,
+            )
+        )
+        labels.append(used)
+    return prompts, labels
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def predict(
+    model: Any,
+    tokenizer: Any,
+    mcqs: Sequence[MCQ],
+    prompts: Sequence[str],
+    *,
+    method: str = "logits",
+    batch_size: int = 16,
+    max_new_tokens: int = 8,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Prediction]:
+    """Ask every prompt; questions are grouped by their option letters (2..10 choices)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, mcq in enumerate(mcqs):
+        groups[mcq.letters].append(i)
+    out: list[Prediction | None] = [None] * len(mcqs)
+    for letters, indices in groups.items():
+        for chunk in _chunks(indices, batch_size):
+            batch = [prompts[i] for i in chunk]
+            if method == "logits":
+                scores = score_letters(model, tokenizer, batch, letters, batch_size=batch_size)
+                answers = [(None, s.letter, s.mass, s.probs) for s in scores]
+            else:
+                generated = generate_letters(
+                    model,
+                    tokenizer,
+                    batch,
+                    letters,
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                )
+                answers = [(raw, letter, None, None) for raw, letter in generated]
+            for i, (raw, letter, mass, probs) in zip(chunk, answers, strict=True):
+                mcq = mcqs[i]
+                gold = mcq.answer_letter
+                out[i] = Prediction(
+                    index=i,
+                    subject=mcq.subject,
+                    source=mcq.source,
+                    answer=gold,
+                    predicted=letter,
+                    correct=letter is not None and letter == gold,
+                    mass=mass,
+                    probs=probs,
+                    raw=raw,
+                )
+            if on_batch is not None:
+                on_batch(len(chunk))
+    return [p for p in out if p is not None]
+
+
+def evaluate_mcqa(
+    model: Any,
+    tokenizer: Any,
+    mcqs: Sequence[MCQ],
+    *,
+    method: str = "logits",
+    batch_size: int = 16,
+    shots: int = 0,
+    shot_pool: Sequence[MCQ] | None = None,
+    retriever: Retriever | None = None,
+    k: int = 3,
+    max_tokens: int | None = None,
+    max_new_tokens: int = 8,
+    subject_header: bool = True,
+    progress: bool = True,
+    config: dict[str, Any] | None = None,
+) -> EvalResult:
+    """Evaluate `model` on `mcqs`; with a retriever, closed-book and with-context side by side.
+
+    `retriever` is anything with ``retrieve(query, k) -> list[Passage]`` (core's protocol); the
+    CLI gets one from `stemqa.core.retrieval.open_retriever`, so this package never imports
+    the RAG package.
+    """
+    from tqdm.auto import tqdm
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not mcqs:
+        raise ValueError("no questions to evaluate")
+    unanswered = [m.source or str(i) for i, m in enumerate(mcqs) if m.answer is None]
+    if unanswered:
+        raise ValueError(
+            f"{len(unanswered)} question(s) have no gold answer (first: {unanswered[0]}); "
+            "evaluation needs the answer of every question"
+        )
+    max_tokens = max_tokens or _model_max_tokens(model)
+    conditions: list[tuple[str, Retriever | None]] = [(CLOSED_BOOK, None)]
+    if retriever is not None:
+        conditions.append((WITH_CONTEXT, retriever))
+    start = time.perf_counter()
+    results: dict[str, ConditionResult] = {}
+    with tqdm(
+        total=len(mcqs) * len(conditions), desc="eval-mcqa", unit="q", disable=not progress
+    ) as bar:
+        for name, cond_retriever in conditions:
+            bar.set_postfix_str(name)
+            prompts, labels = build_prompts(
+                mcqs,
+                tokenizer,
+                shots=shots,
+                shot_pool=shot_pool,
+                retriever=cond_retriever,
+                k=k,
+                max_tokens=max_tokens,
+                subject_header=subject_header,
+            )
+            preds = predict(
+                model,
+                tokenizer,
+                mcqs,
+                prompts,
+                method=method,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                on_batch=bar.update,
+            )
+            for pred, used in zip(preds, labels, strict=True):
+                pred.passages = used
+            results[name] = ConditionResult.of(preds)
+    return EvalResult(
+        method=method,
+        shots=shots,
+        k=k if retriever is not None else None,
+        conditions=results,
+        seconds=time.perf_counter() - start,
+        config=dict(config or {}),
+    )
+
+
+def write_results(result: EvalResult, out: str | Path) -> tuple[Path, Path]:
+    """Write ``out`` (JSON, with per-question predictions) and the markdown table beside it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    md = out.with_suffix(".md")
+    md.write_text(result.to_markdown())
+    return out, md
