@@ -130,3 +130,24 @@ def test_option_count_mismatch(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     with pytest.raises(ValueError, match="2 option strings for 1 prompts"):
         score_letters(model, tokenizer, ["Answer:"], ["AB", "ABC"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("quantization", "tolerance"), [("none", 1e-3), ("nf4", 5e-2)])
+def test_cuda_scores_match_cpu(tiny_model_dir, quantization, tolerance):
+    import bitsandbytes as bnb
+
+    cpu_model, tokenizer = load_model(tiny_model_dir, device="cpu", quantization=quantization)
+    gpu_model, _ = load_model(tiny_model_dir, device="cuda", quantization=quantization)
+    q_proj = gpu_model.model.layers[0].self_attn.q_proj
+    assert q_proj.weight.device.type == "cuda"
+    assert isinstance(q_proj, bnb.nn.Linear4bit) == (quantization == "nf4")
+    prompts = [build_mcq_prompt(q) for q in _mmlu(6)]
+    cpu = score_letters(cpu_model, tokenizer, prompts, batch_size=4)
+    gpu = score_letters(gpu_model, tokenizer, prompts, batch_size=4)
+    for a, b in zip(cpu, gpu, strict=True):
+        for letter in "ABCD":
+            assert a.probs[letter] == pytest.approx(b.probs[letter], abs=tolerance)
+    generated = generate_letters(gpu_model, tokenizer, prompts, max_new_tokens=3)
+    assert len(generated) == 6
