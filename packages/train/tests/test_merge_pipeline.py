@@ -454,3 +454,35 @@ def test_bad_source_values_name_their_key(change, message):
 def test_bad_top_level_values_name_their_key(change, message):
     with pytest.raises(ConfigError, match=message):
         _config([{"name": "py", "path": "py_dpo.jsonl"}], **change)
+
+
+def test_long_texts_are_cut_from_a_window_not_tokenised_whole(tmp_path, word_tokenizer):
+    path = _write_jsonl(
+        tmp_path / "very_long.jsonl",
+        [
+            {"prompt": _words("w", 3000), "chosen": _words("c", 10), "rejected": _words("r", 5)},
+            {"prompt": _words("q", 50), "chosen": _words("x", 3000), "rejected": _words("y", 5)},
+        ],
+    )
+    config = _config([{"name": "v", "path": str(path)}], max_length=101, splits={"train": 1.0})
+    result = _merge(tmp_path, config, word_tokenizer)
+    rows = {r["prompt"][0]: r for r in result.dataset["train"]}
+    assert rows["w"]["prompt"] == " ".join(f"w{i}" for i in range(2910, 3000))
+    assert rows["q"]["prompt"] == " ".join(f"q{i}" for i in range(25, 50))  # a quarter of 100
+    assert rows["q"]["chosen"] == _words("x", 75)
+    assert result.stats["totals"]["truncated"] == 2
+
+
+def test_counting_caps_long_texts_and_ignores_leftover_padding(word_tokenizer):
+    from stemqa.train.merge.lengths import TokenCounter, count_tokens
+
+    word_tokenizer.backend_tokenizer.enable_padding(length=512)  # left on by an earlier caller
+    try:
+        counter = TokenCounter(word_tokenizer)
+        long_text = _words("w", 10_000)  # far over the cap: only its head is tokenised
+        wide_words = " ".join(f"{'x' * 30}{i}" for i in range(50))  # long in characters only
+        counts = count_tokens(counter, [long_text, wide_words, "a b c"], cap=100)
+    finally:
+        word_tokenizer.backend_tokenizer.no_padding()
+    assert 100 < counts[long_text] < 10_000
+    assert counts[wide_words] == 50 and counts["a b c"] == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from tqdm.auto import tqdm
 from stemqa.core.loading import load_tokenizer
 
 from .config import ConfigError, MergeConfig, SourceConfig
-from .lengths import TOO_LONG, TRUNCATED, count_tokens, fit_pair
+from .lengths import (
+    TOO_LONG,
+    TRUNCATED,
+    TokenCounter,
+    count_tokens,
+    fit_pair,
+    token_upper_bound,
+)
 from .records import Dropped, MergeError, Pair, RowError
 from .schemas import Schema, SchemaError, detect_schema
 from .sources import LoadedSource, SourceError, load_source
@@ -242,7 +250,17 @@ def merge_preferences(
             f"'chat_format: tokenizer' but tokenizer '{config.tokenizer}' has no chat template; "
             "use chat_format: chatml or none"
         )
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
     loaded = read_sources(config, cache_dir=cache_dir, progress=progress)
+    lap("read")
     schemas = _resolve_schemas(loaded)
 
     seen: set = set()
@@ -260,24 +278,46 @@ def merge_preferences(
         if not pairs:
             stats.warnings.append("no pairs left from this source")
         rows.extend((s_idx, p) for p in pairs)
+    lap("normalize")
 
     prompts = [render_prompt(p, config.chat_format, tokenizer) for _, p in rows]
     chosen = [p.chosen for _, p in rows]
     rejected = [p.rejected for _, p in rows]
     keep = [True] * len(rows)
+    lap("format")
     if config.max_length is not None:
+        budget = config.max_length - config.reserve_tokens
         plain_systems = [p.system if config.chat_format == "none" else "" for _, p in rows]
-        texts = prompts + chosen + rejected + [s for s in plain_systems if s]
+        # Only pairs that might not fit are tokenised: a cheap byte bound clears the rest.
+        bound = {}
+        for text in (*prompts, *chosen, *rejected, *plain_systems):
+            if text not in bound:
+                bound[text] = token_upper_bound(text) if text else 0
+        maybe_long = [
+            i
+            for i in range(len(rows))
+            if bound[plain_systems[i]]
+            + bound[prompts[i]]
+            + max(bound[chosen[i]], bound[rejected[i]])
+            > budget
+        ]
+        texts = [
+            t
+            for i in maybe_long
+            for t in (prompts[i], chosen[i], rejected[i], plain_systems[i])
+            if t
+        ]
         with tqdm(
             total=len(set(texts)), desc="counting tokens", unit="text", disable=not progress
         ) as bar:
-            lengths = count_tokens(tokenizer, texts, progress=bar.update)
-        budget = config.max_length - config.reserve_tokens
-        for i, (s_idx, _) in enumerate(rows):
-            system_tokens = lengths[plain_systems[i]] if plain_systems[i] else 0
+            counter = TokenCounter(tokenizer)
+            lengths = count_tokens(counter, texts, cap=budget, progress=bar.update)
+        lengths[""] = 0
+        for i in maybe_long:
+            s_idx = rows[i][0]
             fitted = fit_pair(
-                tokenizer, prompts[i], chosen[i], rejected[i], lengths,
-                budget - system_tokens, config.length_policy,
+                counter, prompts[i], chosen[i], rejected[i], lengths,
+                budget - lengths[plain_systems[i]], config.length_policy,
             )  # fmt: skip
             if fitted.status == TOO_LONG:
                 keep[i] = False
@@ -285,7 +325,7 @@ def merge_preferences(
             elif fitted.status == TRUNCATED:
                 all_stats[s_idx].truncated += 1
                 prompts[i], chosen[i], rejected[i] = fitted.prompt, fitted.chosen, fitted.rejected
-
+    lap("length")
     kept_idx = [i for i in range(len(rows)) if keep[i]]
     split_of = assign_splits(
         [rows[i][1].prompt_key() for i in kept_idx], config.splits, _rng(config.seed, "split")
@@ -324,6 +364,7 @@ def merge_preferences(
         }
     for stats in all_stats:
         stats.check()
+    lap("split_and_build")
 
     totals = {
         "rows_read": sum(s.rows_read for s in all_stats),
@@ -342,6 +383,7 @@ def merge_preferences(
         "sources": [s.to_dict() for s in all_stats],
         "splits": split_stats,
         "totals": totals,
+        "timings_s": timings,
     }
     return MergeResult(datasets.DatasetDict(dsets), stats_out, config)
 
