@@ -232,18 +232,26 @@ def gpu_suite(steps: int) -> dict:
             lora_dropout=dropout,
             lora_target_modules=["q_proj", "k_proj", "v_proj", "dense"],
         )
+        torch.cuda.reset_peak_memory_stats()
+        model, tok = build_qdora_model(margs, gradient_checkpointing=True)  # once per dropout
+        vocab = len(tok)
         for seq in (1024, 2048):
-            half = seq // 2
+            torch.cuda.reset_peak_memory_stats()
+
+            def text(n: int, tok=tok, vocab=vocab) -> str:
+                # random token ids decoded: about n tokens once re-encoded
+                return tok.decode([rng.randrange(1, vocab) for _ in range(n)])
+
+            # prompt ~ half the window, answers fill the rest (TRL drops rows whose prompt
+            # alone reaches max_length; the collator truncates the rest to max_length)
             rows = [
                 {
-                    "prompt": " ".join(f"w{rng.randint(0, 800)}" for _ in range(half * 2)),
-                    "chosen": " ".join(f"w{rng.randint(0, 800)}" for _ in range(half * 2)),
-                    "rejected": " ".join(f"w{rng.randint(0, 800)}" for _ in range(half * 2)),
+                    "prompt": text(seq // 2 - 16),
+                    "chosen": text(seq // 2),
+                    "rejected": text(seq // 2),
                 }
                 for _ in range(steps * 4 + 8)
             ]
-            torch.cuda.reset_peak_memory_stats()
-            model, tok = build_qdora_model(margs, gradient_checkpointing=True)
             args = DPOConfig(
                 output_dir=str(work / "out"),
                 learning_rate=5e-5,
@@ -263,9 +271,18 @@ def gpu_suite(steps: int) -> dict:
             trainer = DPOTrainer(
                 model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok
             )
+            if "ref" in model.peft_config:  # as train-dpo: reference = adapter disabled
+                model.delete_adapter("ref")
+                model.set_adapter("default")
             configure_dropout(trainer.model, disable_base_dropout=True)
             guard_adapter(trainer.model)
-            lengths = [len(x) for x in trainer.train_dataset["prompt_ids"]]
+            ds = trainer.train_dataset
+            seq_tokens = [
+                min(len(p) + max(len(c), len(r)), seq)
+                for p, c, r in zip(
+                    ds["prompt_ids"], ds["chosen_ids"], ds["rejected_ids"], strict=True
+                )
+            ]
             step_times: list[float] = []
             from transformers import TrainerCallback
 
@@ -283,7 +300,9 @@ def gpu_suite(steps: int) -> dict:
             trainer.add_callback(timer)
             trainer.train()
             timed = step_times[1:] or step_times  # first step warms up
-            tokens_per_step = 4 * 2 * seq  # grad acc 4, chosen + rejected, truncated to max_length
+            tokens_per_step = (
+                4 * 2 * sum(seq_tokens) / len(seq_tokens)
+            )  # grad acc 4, chosen + rejected
             sec = sum(timed) / len(timed)
             results["runs"].append(
                 {
@@ -292,12 +311,15 @@ def gpu_suite(steps: int) -> dict:
                     "s_per_step": round(sec, 3),
                     "tokens_per_s": round(tokens_per_step / sec, 1),
                     "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                    "min_prompt_tokens": min(lengths),
+                    "mean_tokens_per_sequence": round(sum(seq_tokens) / len(seq_tokens), 1),
+                    "rows_kept": len(seq_tokens),
                 }
             )
             print(json.dumps(results["runs"][-1]), flush=True)
-            del trainer, model
+            del trainer
             torch.cuda.empty_cache()
+        del model
+        torch.cuda.empty_cache()
     return results
 
 
@@ -312,7 +334,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.gpu_suite:
-        results = gpu_suite(min(args.steps, 4))
+        results = gpu_suite(min(args.steps, 3))
     else:
         results = cpu_compare(args.steps, args.short, args.repeats)
     text = json.dumps(results, indent=2)
