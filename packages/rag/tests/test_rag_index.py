@@ -182,3 +182,19 @@ def test_l2_distance_is_recorded(tmp_path: Path, pdf_dir: Path, wordnet):
     assert reopened.distance == "l2" and reopened.embed_preprocessed
     hits = reopened.query("Biot-Savart law", k=2, mode="dense")
     assert hits and all(-1.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_same_content_under_two_names_is_indexed_once(tmp_path: Path, pdf_dir: Path, wordnet):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(pdf_dir / "PHY102_Electromagnetism.pdf", folder / "a.pdf")
+    shutil.copy(pdf_dir / "PHY102_Electromagnetism.pdf", folder / "b.pdf")
+    index = Index(tmp_path / "index")
+    report = index.add([folder, folder / "a.pdf"])  # a.pdf also named twice: no complaint
+    assert report.files == 1
+    assert [(Path(s.path).name, "same content as 'a.pdf'" in s.reason) for s in report.skipped] == [
+        ("b.pdf", True)
+    ]
+    again = index.add(folder / "b.pdf")
+    assert again.files == 0 and "already in the index" in again.skipped[0].reason
+    assert [d.source for d in index.documents()] == ["a.pdf"]

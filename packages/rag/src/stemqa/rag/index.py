@@ -341,6 +341,14 @@ class Index:
                 stale.append(chunk_id)
         return _FileState(current_sha, expected, ids, stale)
 
+    def _source_with_content(self, sha256: str, source: str) -> str | None:
+        got = self._collection.get(
+            where={"$and": [{"sha256": sha256}, {"source": {"$ne": source}}]},
+            include=["metadatas"],
+            limit=1,
+        )
+        return got["metadatas"][0]["source"] if got["ids"] else None
+
     def _chunks(self, pdf: LoadedPdf, added: str) -> tuple[list[str], list[str], list[dict]]:
         ids, texts, metas = [], [], []
         for page in pdf.pages:
@@ -397,6 +405,8 @@ class Index:
         seen: dict[str, Path] = {}
         unique: list[tuple[Path, str]] = []
         for path, source in files:
+            if source in seen and seen[source].resolve() == path.resolve():
+                continue  # the same file named twice (e.g. a file and its folder)
             if source in seen:
                 report.skipped.append(
                     SkippedFile(
@@ -415,6 +425,7 @@ class Index:
         # Decide per file first (hashing is cheap), then parse PDFs in a background thread while
         # the main thread embeds: parsing is pure Python, embedding releases the GIL in torch.
         todo: list[tuple[Path, str, str, _FileState]] = []
+        shas: dict[str, str] = {}
         for n, (path, source) in enumerate(unique):
             report_progress(n / max(1, len(unique)) * 0.05, f"checking {source}")
             try:
@@ -422,6 +433,18 @@ class Index:
             except OSError as exc:
                 report.skipped.append(SkippedFile(str(path), f"cannot read file ({exc})"))
                 continue
+            # Chunk ids come from the content hash, so one content can have one source only.
+            twin = shas.get(sha) or self._source_with_content(sha, source)
+            if twin is not None:
+                report.skipped.append(
+                    SkippedFile(
+                        str(path),
+                        f"same content as {twin!r}, already in the index (if the file was "
+                        "renamed, delete the old name first)",
+                    )
+                )
+                continue
+            shas[sha] = source
             state = self._file_state(source, sha)
             if state.sha256 == sha and len(state.ids) == state.expected and not state.stale_ids:
                 report.unchanged += 1
@@ -431,42 +454,44 @@ class Index:
         generation: str | None = None
         added_tokens: dict[str, list[str]] = {}
         total_files = max(1, len(todo))
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stemqa-pdf")
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stemqa-pdf") as pool:
-                futures = [
-                    pool.submit(load_pdf, path, source, sha256=sha, max_pages=self.max_pages)
-                    for path, source, sha, _ in todo
-                ]
-                for n, ((_path, source, _sha, state), future) in enumerate(
-                    zip(todo, futures, strict=True)
-                ):
-                    report_progress(0.05 + 0.95 * n / total_files, f"reading {source}")
-                    try:
-                        pdf = future.result()
-                    except PdfLoadError as exc:
-                        report.skipped.append(SkippedFile(exc.path, exc.reason))
-                        continue
-                    report.warnings.extend(pdf.warnings)
-                    ids, texts, metas = self._chunks(pdf, _now())
-                    keep = [i for i, cid in enumerate(ids) if cid not in state.ids]
-                    if generation is None:
-                        generation = self._new_generation()
-                    on_batch = _BatchProgress(report_progress, n, total_files, source, len(keep))
+            futures = [
+                pool.submit(load_pdf, path, source, sha256=sha, max_pages=self.max_pages)
+                for path, source, sha, _ in todo
+            ]
+            for n, ((_path, source, _sha, state), future) in enumerate(
+                zip(todo, futures, strict=True)
+            ):
+                report_progress(0.05 + 0.95 * n / total_files, f"reading {source}")
+                try:
+                    pdf = future.result()
+                except PdfLoadError as exc:
+                    report.skipped.append(SkippedFile(exc.path, exc.reason))
+                    continue
+                report.warnings.extend(pdf.warnings)
+                ids, texts, metas = self._chunks(pdf, _now())
+                keep = [i for i, cid in enumerate(ids) if cid not in state.ids]
+                if generation is None:
+                    generation = self._new_generation()
+                on_batch = _BatchProgress(report_progress, n, total_files, source, len(keep))
 
-                    self._write(
-                        [ids[i] for i in keep],
-                        [texts[i] for i in keep],
-                        [metas[i] for i in keep],
-                        on_batch,
-                    )
-                    if state.stale_ids:
-                        self._delete_ids(state.stale_ids)
-                        report.replaced += len(state.stale_ids)
-                    added_tokens.update(zip(ids, self.preprocessor.many(texts), strict=True))
-                    report.files += 1
-                    report.pages += len(pdf.pages)
-                    report.chunks += len(keep)
+                self._write(
+                    [ids[i] for i in keep],
+                    [texts[i] for i in keep],
+                    [metas[i] for i in keep],
+                    on_batch,
+                )
+                if state.stale_ids:
+                    self._delete_ids(state.stale_ids)
+                    report.replaced += len(state.stale_ids)
+                added_tokens.update(zip(ids, self.preprocessor.many(texts), strict=True))
+                report.files += 1
+                report.pages += len(pdf.pages)
+                report.chunks += len(keep)
         finally:
+            # On Ctrl-C, don't sit parsing the remaining PDFs before stopping.
+            pool.shutdown(wait=False, cancel_futures=True)
             if generation is not None:
                 self._sync_bm25(generation, added_tokens)
             report.seconds = time.perf_counter() - started
