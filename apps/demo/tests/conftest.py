@@ -8,6 +8,7 @@ when STEMQA_REQUIRE_ALL=1 (CI), so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +59,39 @@ class DemoServer:
     data_dir: Path
     runs_dir: Path
     log_path: Path
+    run_folder: Future[tuple[Path, int]] | None = None  # a training run, built meanwhile
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def make_run_folder(run: Path, tiny_model_dir: Path) -> tuple[Path, int]:
+    """A run folder as train-dpo leaves it: a real DoRA adapter of the tiny model, metrics.jsonl
+    and the PNGs train's own plot code draws. The metric values are illustrative: tests check
+    that the app shows them, not what they are. Returns (folder, number of PNGs)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from stemqa.train.training.plots import DPO_PANELS, write_plots
+    from stemqa.train.training.runs import ADAPTER_DIR, METRICS_FILE, PLOTS_DIR
+
+    run.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = LoraConfig(
+        r=16, lora_alpha=16, use_dora=True, target_modules=["q_proj", "k_proj", "v_proj", "dense"]
+    )
+    get_peft_model(model, config).save_pretrained(run / ADAPTER_DIR)
+    records = [
+        {
+            "step": step,
+            "loss": 0.69 - 0.03 * step,
+            "rewards/accuracies": 0.5 + 0.04 * step,
+            "rewards/margins": 0.05 * step,
+        }
+        for step in range(1, 11)
+    ]
+    (run / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run, len(write_plots(records, run / PLOTS_DIR, DPO_PANELS))
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +149,9 @@ def demo_server(
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     server = DemoServer(f"http://127.0.0.1:{port}/", data_dir, runs_dir, log_path)
+    # Build the training run for the model tab while the server starts (mostly imports).
+    pool = ThreadPoolExecutor(max_workers=1)
+    server.run_folder = pool.submit(make_run_folder, runs_dir / "dpo-example", tiny_model_dir)
     try:
         deadline = time.monotonic() + 300
         client = None
@@ -140,6 +175,7 @@ def demo_server(
             pytest.fail(f"demo not ready after 300 s: {status}\n{server.log()[-4000:]}")
         yield server
     finally:
+        pool.shutdown(wait=True)
         proc.terminate()
         try:
             proc.wait(timeout=20)

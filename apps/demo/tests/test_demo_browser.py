@@ -7,7 +7,6 @@ document. Each tab is screenshotted into docs/screenshots/ for the README.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -118,38 +117,8 @@ def test_4_chat_streams_an_answer_with_sources(page) -> None:
     expect(bot).not_to_contain_text("What does Gauss's law say")
 
 
-def make_run_folder(run: Path, tiny_model_dir: Path) -> int:
-    """A run folder as train-dpo leaves it: a real DoRA adapter of the tiny model, metrics.jsonl
-    and the PNGs train's own plot code draws. The metric values are illustrative: the test
-    checks that the tab shows them, not what they are. Returns the number of PNGs."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from stemqa.train.training.plots import DPO_PANELS, write_plots
-    from stemqa.train.training.runs import ADAPTER_DIR, METRICS_FILE, PLOTS_DIR
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    config = LoraConfig(
-        r=16, lora_alpha=16, use_dora=True, target_modules=["q_proj", "k_proj", "v_proj", "dense"]
-    )
-    get_peft_model(model, config).save_pretrained(run / ADAPTER_DIR)
-    records = [
-        {
-            "step": step,
-            "loss": 0.69 - 0.03 * step,
-            "rewards/accuracies": 0.5 + 0.04 * step,
-            "rewards/margins": 0.05 * step,
-        }
-        for step in range(1, 11)
-    ]
-    (run / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
-    return len(write_plots(records, run / PLOTS_DIR, DPO_PANELS))
-
-
-def test_5_model_tab_plots_and_push(page, demo_server, tiny_model_dir: Path) -> None:
-    run = demo_server.runs_dir / "dpo-example"
-    run.mkdir(parents=True, exist_ok=True)
-    n_plots = make_run_folder(run, tiny_model_dir)
+def test_5_model_tab_plots_and_push(page, demo_server) -> None:
+    run, n_plots = demo_server.run_folder.result(timeout=300)  # built while the server started
     assert n_plots >= 2
     open_tab(page, "Model")
     expect(page.locator("#model-status")).to_contain_text("Model ready")
@@ -158,6 +127,7 @@ def test_5_model_tab_plots_and_push(page, demo_server, tiny_model_dir: Path) -> 
     page.locator("#model-show-run").click()
     page.locator("#model-curves canvas, #model-curves svg").first.wait_for()
     expect(page.locator("#model-plots img")).to_have_count(n_plots)
+    shot(page, "model")
 
     # Push: the Hub cannot be reached here, so only the dry run (no network by design) and the
     # missing-token refusal are exercised; the upload itself is train's push_adapter, tested there.
@@ -174,8 +144,6 @@ def test_5_model_tab_plots_and_push(page, demo_server, tiny_model_dir: Path) -> 
     expect(result).to_contain_text("adapter_model.safetensors")
     expect(page.locator("#model-token input")).to_have_value("")  # emptied after the push
     assert "hf_secret_never_shown" not in demo_server.log()
-    page.get_by_text("Push the adapter to the Hugging Face Hub").click()  # fold it for the shot
-    shot(page, "model")
 
 
 def test_6_deleting_a_document_removes_it_from_search(page) -> None:

@@ -104,7 +104,9 @@ def read_metrics(run: Path) -> pd.DataFrame:
         for keys in (LOSS_KEYS, ACCURACY_KEYS):
             for key in keys:
                 if isinstance(record.get(key), int | float):
-                    rows.append({"step": step, "metric": key, "value": float(record[key])})
+                    # Vega drops legend labels containing "/", so show "rewards accuracies"
+                    label = key.replace("/", " ").replace("_", " ")
+                    rows.append({"step": step, "metric": label, "value": float(record[key])})
                     break
     return pd.DataFrame(rows, columns=["step", "metric", "value"])
 
