@@ -104,7 +104,7 @@ def read_metrics(run: Path) -> pd.DataFrame:
         for keys in (LOSS_KEYS, ACCURACY_KEYS):
             for key in keys:
                 if isinstance(record.get(key), int | float):
-                    # Vega drops legend labels containing "/", so show "rewards accuracies"
+                    # readable series names: "rewards accuracies", "eval loss"
                     label = key.replace("/", " ").replace("_", " ")
                     rows.append({"step": step, "metric": label, "value": float(record[key])})
                     break
