@@ -51,7 +51,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_1_upload_pdfs_and_see_them_listed(page, course_pdfs, tmp_path: Path) -> None:
+def test_1_upload_pdfs_and_see_them_listed(page, demo_server, course_pdfs, tmp_path: Path) -> None:
     open_tab(page, "Documents")
     pdfs = course_pdfs
     not_pdf = tmp_path / "notes.pdf"
@@ -67,6 +67,10 @@ def test_1_upload_pdfs_and_see_them_listed(page, course_pdfs, tmp_path: Path) ->
     expect(status).to_contain_text("notes.pdf: not a PDF")
     assert "notes.pdf" not in table.inner_text()
     assert rows(table) == 2
+    # uploads land in the data folder only: our copy and Gradio's upload cache
+    for pdf in pdfs:
+        assert (demo_server.data_dir / "uploads" / pdf.name).is_file()
+        assert any((demo_server.data_dir / "cache").rglob(pdf.name))
 
 
 def test_2_search_shows_hits_with_scores(page) -> None:
