@@ -7,7 +7,6 @@ they stay whole when possible and the prompt loses its beginning (the question i
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,43 +22,35 @@ class Fitted:
 
 
 class TokenCounter:
-    """Token counts and offsets straight from the Rust tokenizer.
+    """Token counts and cut points straight from the Rust tokenizer.
 
-    Going through `tokenizer(...)` would build a Python list of ids for every token (tens of
-    millions for the report's mix) only to take its length. A private copy of the backend is
-    used so padding or truncation left enabled by an earlier call cannot change the counts.
+    Going through `tokenizer(...)` would build a Python list of ids (and of offsets) for every
+    token, tens of millions for the report's mix, only to take a length or one offset. A private
+    copy of the backend is used so padding or truncation left enabled by an earlier call cannot
+    change the counts.
     """
 
     def __init__(self, tokenizer) -> None:
-        self.tokenizer = tokenizer
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            warnings.warn(
-                "the tokenizer is not a fast (Rust) tokenizer; counting lengths will be slow",
-                stacklevel=2,
-            )
-            self.backend = None
-            return
         from tokenizers import Tokenizer
 
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if not isinstance(backend, Tokenizer):
+            raise ValueError(
+                f"length counting needs a fast (Rust) tokenizer; {type(tokenizer).__name__} is not"
+            )
         self.backend = Tokenizer.from_str(backend.to_str())
         self.backend.no_padding()
         self.backend.no_truncation()
-        self._batch = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
+        self._fast = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
 
     def lengths(self, texts: list[str]) -> list[int]:
-        if self.backend is None:
-            ids = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-            return [len(x) for x in ids]
-        return [len(e) for e in self._batch(texts, add_special_tokens=False)]
+        if not texts:
+            return []
+        return [len(e) for e in self._fast(texts, add_special_tokens=False)]
 
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        if self.backend is None:
-            enc = self.tokenizer(
-                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-            )
-            return enc["offset_mapping"]
-        return self.backend.encode(text, add_special_tokens=False).offsets
+    def encode_batch(self, texts: list[str]) -> list:
+        """Encodings with offsets (`len(e)`, `e.token_to_chars(i)`)."""
+        return self.backend.encode_batch(texts, add_special_tokens=False) if texts else []
 
 
 def count_tokens(
@@ -100,52 +91,65 @@ def count_tokens(
     return counts
 
 
-def _window(
-    counter: TokenCounter, text: str, k: int, *, tail: bool, chars_per_token: float = 4.0
-) -> tuple[str, int, list[tuple[int, int]]]:
-    """Tokenise only the end (or start) of a long text: enough of it to hold k tokens away from
-    the cut, since byte-level BPE never merges across words. Returns (piece, offset, offsets)."""
-    size = int(k * chars_per_token * 1.25) + 256
-    while True:
-        if size >= len(text):
-            return text, 0, counter.offsets(text)
-        piece = text[-size:] if tail else text[:size]
-        offsets = counter.offsets(piece)
-        if len(offsets) > k + 8:
-            return piece, (len(text) - size if tail else 0), offsets
-        size *= 2
+@dataclass
+class Cut:
+    """Keep at most `k` tokens of `text`: its end (`tail`, for prompts) or its start."""
+
+    text: str
+    k: int
+    tail: bool
+    chars_per_token: float = 4.0
 
 
-def keep_last_tokens(
-    counter: TokenCounter, text: str, k: int, *, chars_per_token: float = 4.0
-) -> str:
+def cut_texts(counter: TokenCounter, cuts: list[Cut], *, max_rounds: int = 12) -> list[str]:
+    """Apply many cuts with batched tokenisation.
+
+    Each round tokenises, for every unfinished cut, a window just large enough to hold k tokens
+    away from its edge (byte-level BPE never merges across words, so the far end of the window
+    does not change the tokens near the cut) and cuts on a token boundary; the next round checks
+    each cut string's length, since re-tokenising a cut string can shift a boundary by a token.
+    """
+    out = [c.text if c.k > 0 else "" for c in cuts]
+    sizes = [int(c.k * c.chars_per_token * 1.25) + 256 for c in cuts]
+    to_cut = [i for i, c in enumerate(cuts) if c.k > 0]
+    to_check: list[int] = []
+    for _ in range(max_rounds):
+        if not to_cut and not to_check:
+            break
+        if to_check:
+            counts = counter.lengths([out[i] for i in to_check])
+            to_cut += [i for i, n in zip(to_check, counts, strict=True) if n > cuts[i].k]
+        pieces = []
+        for i in to_cut:
+            text, size, tail = out[i], sizes[i], cuts[i].tail
+            pieces.append(text if size >= len(text) else (text[-size:] if tail else text[:size]))
+        to_check, widen = [], []
+        for i, piece, enc in zip(to_cut, pieces, counter.encode_batch(pieces), strict=True):
+            text, k, whole, n = out[i], cuts[i].k, len(piece) == len(out[i]), len(enc)
+            if whole and n <= k:
+                continue  # fits: done
+            if not whole and n <= k + 8:
+                sizes[i] *= 2  # window too small to be sure: widen it
+                widen.append(i)
+                continue
+            if cuts[i].tail:
+                start = len(text) - len(piece) + enc.token_to_chars(n - k)[0]
+                out[i] = text[max(start, 1) :]
+            else:
+                out[i] = text[: min(enc.token_to_chars(k - 1)[1], len(text) - 1)]
+            to_check.append(i)
+        to_cut = widen
+    return out
+
+
+def keep_last_tokens(counter: TokenCounter, text: str, k: int) -> str:
     """The longest suffix of `text` that starts on a token boundary and has at most k tokens."""
-    if k <= 0:
-        return ""
-    cut = text
-    for _ in range(8):  # re-tokenising a cut string can shift a boundary by a token
-        _, base, offsets = _window(counter, cut, k, tail=True, chars_per_token=chars_per_token)
-        if base == 0 and len(offsets) <= k:
-            return cut
-        start = base + offsets[len(offsets) - k][0]
-        cut = cut[max(start, 1) :]
-    return cut
+    return cut_texts(counter, [Cut(text, k, tail=True)])[0]
 
 
-def keep_first_tokens(
-    counter: TokenCounter, text: str, k: int, *, chars_per_token: float = 4.0
-) -> str:
+def keep_first_tokens(counter: TokenCounter, text: str, k: int) -> str:
     """The longest prefix of `text` that ends on a token boundary and has at most k tokens."""
-    if k <= 0:
-        return ""
-    cut = text
-    for _ in range(8):
-        piece, _, offsets = _window(counter, cut, k, tail=False, chars_per_token=chars_per_token)
-        if len(piece) == len(cut) and len(offsets) <= k:
-            return cut
-        end = offsets[k - 1][1]
-        cut = cut[: min(end, len(cut) - 1)]
-    return cut
+    return cut_texts(counter, [Cut(text, k, tail=False)])[0]
 
 
 def token_upper_bound(text: str) -> int:
@@ -154,46 +158,73 @@ def token_upper_bound(text: str) -> int:
     return len(text.encode("utf-8")) + 2
 
 
-def fit_pair(
-    counter: TokenCounter,
-    prompt: str,
-    chosen: str,
-    rejected: str,
-    lengths: dict[str, int],
-    budget: int,
-    policy: str,
-) -> Fitted:
-    """Make prompt + each response fit `budget` tokens, or mark the pair too long."""
-    lp, lc, lr = lengths[prompt], lengths[chosen], lengths[rejected]
+@dataclass
+class Plan:
+    """What the length policy does to one pair: a status and, for TRUNCATED, the token budgets
+    of the parts to cut (None: keep whole)."""
+
+    status: str
+    prompt_k: int | None = None
+    chosen_k: int | None = None
+    rejected_k: int | None = None
+
+
+def plan_fit(lp: int, lc: int, lr: int, budget: int, policy: str) -> Plan:
+    """Decide how prompt + each response fit `budget` tokens, or that the pair is too long."""
     longest = max(lc, lr)
     if lp + longest <= budget:
-        return Fitted(prompt, chosen, rejected, OK)
+        return Plan(OK)
     if policy == "drop" or budget < 2:
-        return Fitted(prompt, chosen, rejected, TOO_LONG)
-
+        return Plan(TOO_LONG)
     # The prompt keeps at least a quarter of the window (or all of itself if shorter), so a
     # huge response cannot leave the model answering nothing.
-    def last(text: str, n: int, k: int) -> str:
-        return keep_last_tokens(counter, text, k, chars_per_token=len(text) / max(n, 1))
-
-    def first(text: str, n: int, k: int) -> str:
-        return keep_first_tokens(counter, text, k, chars_per_token=len(text) / max(n, 1))
-
     floor = min(lp, budget // 4)
     if budget - longest >= floor:
-        fitted = Fitted(last(prompt, lp, budget - longest), chosen, rejected, TRUNCATED)
-    else:
-        keep = floor
-        response_budget = budget - keep
-        fitted = Fitted(
-            prompt if lp <= keep else last(prompt, lp, keep),
-            chosen if lc <= response_budget else first(chosen, lc, response_budget),
-            rejected if lr <= response_budget else first(rejected, lr, response_budget),
-            TRUNCATED,
-        )
-    if not (fitted.prompt.strip() and fitted.chosen.strip() and fitted.rejected.strip()):
-        # e.g. a system prompt that fills the window by itself: nothing sensible is left to keep
-        return Fitted(prompt, chosen, rejected, TOO_LONG)
-    if fitted.chosen == fitted.rejected:
-        return Fitted(prompt, chosen, rejected, TOO_LONG)  # cut down to the same text
+        return Plan(TRUNCATED, prompt_k=budget - longest)
+    response_budget = budget - floor
+    return Plan(
+        TRUNCATED,
+        prompt_k=floor if lp > floor else None,
+        chosen_k=response_budget if lc > response_budget else None,
+        rejected_k=response_budget if lr > response_budget else None,
+    )
+
+
+def fit_pairs(
+    counter: TokenCounter,
+    triples: list[tuple[str, str, str]],
+    lengths: dict[str, int],
+    budgets: list[int],
+    policy: str,
+) -> list[Fitted]:
+    """Apply the length policy to many (prompt, chosen, rejected) triples with batched cuts."""
+    plans = [
+        plan_fit(lengths[p], lengths[c], lengths[r], b, policy)
+        for (p, c, r), b in zip(triples, budgets, strict=True)
+    ]
+    cuts: list[Cut] = []
+    where: list[tuple[int, int]] = []  # (triple index, part index) of each cut
+    for t, ((p, c, r), plan) in enumerate(zip(triples, plans, strict=True)):
+        if plan.status != TRUNCATED:
+            continue
+        for part, (text, k) in enumerate(
+            ((p, plan.prompt_k), (c, plan.chosen_k), (r, plan.rejected_k))
+        ):
+            if k is not None:
+                cpt = len(text) / max(lengths[text], 1)
+                cuts.append(Cut(text, k, tail=part == 0, chars_per_token=cpt))
+                where.append((t, part))
+    done = cut_texts(counter, cuts)
+    parts = [list(triple) for triple in triples]
+    for (t, part), text in zip(where, done, strict=True):
+        parts[t][part] = text
+    fitted = []
+    for (p, c, r), plan, new in zip(triples, plans, parts, strict=True):
+        if plan.status != TRUNCATED:
+            fitted.append(Fitted(p, c, r, plan.status))
+        elif not all(x.strip() for x in new) or new[1] == new[2]:
+            # e.g. a system prompt that fills the window by itself, or answers cut to one text
+            fitted.append(Fitted(p, c, r, TOO_LONG))
+        else:
+            fitted.append(Fitted(new[0], new[1], new[2], TRUNCATED))
     return fitted

@@ -28,7 +28,7 @@ from .lengths import (
     TRUNCATED,
     TokenCounter,
     count_tokens,
-    fit_pair,
+    fit_pairs,
     token_upper_bound,
 )
 from .records import Dropped, MergeError, Pair, RowError
@@ -286,6 +286,10 @@ def merge_preferences(
     keep = [True] * len(rows)
     lap("format")
     if config.max_length is not None:
+        try:
+            counter = TokenCounter(tokenizer)
+        except ValueError as exc:
+            raise ConfigError(f"'tokenizer': {exc}") from None
         budget = config.max_length - config.reserve_tokens
         plain_systems = [p.system if config.chat_format == "none" else "" for _, p in rows]
         # Only pairs that might not fit are tokenised: a cheap byte bound clears the rest.
@@ -310,21 +314,23 @@ def merge_preferences(
         with tqdm(
             total=len(set(texts)), desc="counting tokens", unit="text", disable=not progress
         ) as bar:
-            counter = TokenCounter(tokenizer)
             lengths = count_tokens(counter, texts, cap=budget, progress=bar.update)
         lengths[""] = 0
-        for i in maybe_long:
+        fitted = fit_pairs(
+            counter,
+            [(prompts[i], chosen[i], rejected[i]) for i in maybe_long],
+            lengths,
+            [budget - lengths[plain_systems[i]] for i in maybe_long],
+            config.length_policy,
+        )
+        for i, fit in zip(maybe_long, fitted, strict=True):
             s_idx = rows[i][0]
-            fitted = fit_pair(
-                counter, prompts[i], chosen[i], rejected[i], lengths,
-                budget - lengths[plain_systems[i]], config.length_policy,
-            )  # fmt: skip
-            if fitted.status == TOO_LONG:
+            if fit.status == TOO_LONG:
                 keep[i] = False
                 all_stats[s_idx].drop("too_long")
-            elif fitted.status == TRUNCATED:
+            elif fit.status == TRUNCATED:
                 all_stats[s_idx].truncated += 1
-                prompts[i], chosen[i], rejected[i] = fitted.prompt, fitted.chosen, fitted.rejected
+                prompts[i], chosen[i], rejected[i] = fit.prompt, fit.chosen, fit.rejected
     lap("length")
     kept_idx = [i for i in range(len(rows)) if keep[i]]
     split_of = assign_splits(
