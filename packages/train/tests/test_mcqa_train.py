@@ -193,3 +193,38 @@ def test_too_long_questions_are_skipped_not_truncated(tiny_model_dir: Path) -> N
     long = MCQ(question="word " * 400, choices=("a", "b"), answer=0)
     rows, skipped = to_sft_rows([long, *synthetic(2, seed=3)], tokenizer, max_length=128)
     assert skipped == 1 and len(rows) == 2
+
+
+@pytest.mark.slow
+def test_train_mcqa_qdora_4bit_smoke_and_dry_run(
+    tiny_model_dir: Path, tmp_path: Path, one_thread, capsys
+) -> None:
+    """The real recipe (4-bit NF4 + DoRA, from the YAML) runs end to end on CPU for a few
+    steps and continues from an existing adapter, as when starting from the DPO adapter."""
+    from stemqa.train.mcqa_cli import main as train_main
+
+    config = str(Path(__file__).resolve().parents[3] / "configs" / "mcqa_phi2_qdora.yaml")
+    data = write_mcqs_jsonl(synthetic(40, seed=7), tmp_path / "train.jsonl")
+    common = ["--config", config, "--model_name_or_path", str(tiny_model_dir)]
+    common += ["--dataset_name", str(data), "--use_cpu", "true", "--max_length", "256"]
+
+    assert train_main([*common, "--dry_run", "true"]) == 0
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plan["quantization"].startswith("nf4") and plan["adapter"] == "dora"
+    assert plan["method"] == "sft-mcqa" and plan["completion_only_loss"] is True
+
+    steps = ["--max_steps", "2", "--per_device_train_batch_size", "4"]
+    steps += ["--gradient_accumulation_steps", "1", "--eval_steps", "2", "--save_steps", "2"]
+    steps += ["--gradient_checkpointing", "false"]
+    first = tmp_path / "first"
+    assert train_main([*common, *steps, "--output_dir", str(first)]) == 0
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["quantization"].startswith("nf4") and summary["global_step"] == 2
+    assert summary["data"]["rows"] == {"train": 36, "eval": 4}
+
+    second = tmp_path / "second"
+    argv = [*common, *steps, "--output_dir", str(second), "--adapter", str(first / "adapter")]
+    assert train_main(argv) == 0
+    assert json.loads((second / "summary.json").read_text())["adapter_init"] == str(
+        first / "adapter"
+    )
