@@ -486,3 +486,19 @@ def test_counting_caps_long_texts_and_ignores_leftover_padding(word_tokenizer):
         word_tokenizer.backend_tokenizer.no_padding()
     assert 100 < counts[long_text] < 10_000
     assert counts[wide_words] == 50 and counts["a b c"] == 3
+
+
+def test_tokenizer_chat_format_uses_its_template(tmp_path, tiny_model_dir):
+    tokenizer = load_tokenizer(tiny_model_dir)  # a private copy: the template is set on it only
+    tokenizer.chat_template = (
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}"
+    )
+    sources = [{"name": "h4", "path": "h4_orca_dpo_pairs.jsonl"}]
+    config = _config(sources, chat_format="tokenizer", splits={"all": 1.0})
+    prompts = _merge(tmp_path, config, tokenizer).dataset["all"]["prompt"]
+    assert (
+        "[system] You are a helpful physics tutor.\n[user] What is Ohm's law?\n[assistant]"
+        in prompts
+    )
+    assert "[user] Define kinetic energy.\n[assistant]" in prompts  # empty system: no system turn
