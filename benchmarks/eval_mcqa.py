@@ -70,20 +70,20 @@ def cpu_mode(args: argparse.Namespace, work: Path) -> dict:
     return {"mode": "cpu", "threads": args.threads, "rows": rows}
 
 
-def random_phi2_folder(work: Path) -> Path:
+def random_phi2_folder(work: Path, device: str, **overrides: int) -> Path:
     """phi-2's architecture with random bf16 weights and the tiny tokenizer, saved so that the
-    4-bit path can load it through from_pretrained like a real checkpoint."""
+    4-bit path can load it through from_pretrained like a real checkpoint. ``overrides``
+    (e.g. num_hidden_layers) shrink it for --smoke."""
     from transformers import PhiConfig, PhiForCausalLM
 
     tiny = make_tiny_model(work / "tiny")
-    config = PhiConfig(**json.loads(phi2_config_path().read_text()))
-    with torch.device("cuda"):
+    config = PhiConfig(**{**json.loads(phi2_config_path().read_text()), **overrides})
+    with torch.device(device):
         torch.manual_seed(0)
         model = PhiForCausalLM(config).to(torch.bfloat16)
     out = work / "random-phi2"
     model.save_pretrained(out)
     del model
-    torch.cuda.empty_cache()
     for file in tiny.iterdir():
         if file.name.startswith(("tokenizer", "special_tokens")):
             (out / file.name).write_bytes(file.read_bytes())
@@ -91,22 +91,31 @@ def random_phi2_folder(work: Path) -> Path:
 
 
 def gpu_mode(args: argparse.Namespace, work: Path) -> dict:
-    if not torch.cuda.is_available():
-        raise SystemExit("--gpu needs a CUDA device")
-    folder = random_phi2_folder(work)
+    """bf16 vs nf4 at batch 1/8/32. ``--smoke`` runs the same code on CPU with a 2-layer,
+    320-wide phi-2 (head_dim 80 as phi-2) so the path can be checked without a GPU (its numbers mean nothing)."""
+    cuda = not args.smoke
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device (or --smoke to check the path on CPU)")
+    device = "cuda" if cuda else "cpu"
+    shrink = {} if cuda else {"num_hidden_layers": 2, "hidden_size": 320, "intermediate_size": 640}
+    shrink.update({} if cuda else {"num_attention_heads": 4, "num_key_value_heads": 4})
+    folder = random_phi2_folder(work, device, **shrink)
     mcqs = load_mcqs(DATA)[: args.questions]
     rows = []
     for quantization in ("none", "nf4"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
         model, tokenizer = load_model(
-            str(folder), quantization=quantization, device="cuda", dtype="bfloat16"
+            str(folder), quantization=quantization, device=device, dtype="bfloat16"
         )
-        loaded = torch.cuda.max_memory_allocated()
+        loaded = torch.cuda.max_memory_allocated() if cuda else 0
         run(model, tokenizer, mcqs[:8], batch_size=8)  # warm-up (kernels, allocator)
         for batch in (1, 8, 32):
-            torch.cuda.reset_peak_memory_stats()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
             seconds, _ = run(model, tokenizer, mcqs, method="logits", batch_size=batch)
+            peak = torch.cuda.max_memory_allocated() if cuda else 0
             rows.append(
                 {
                     "weights": "bf16" if quantization == "none" else "nf4",
@@ -115,16 +124,20 @@ def gpu_mode(args: argparse.Namespace, work: Path) -> dict:
                     "seconds": round(seconds, 2),
                     "questions_per_s": round(len(mcqs) / seconds, 1),
                     "weights_gib": round(loaded / 2**30, 2),
-                    "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                    "peak_gib": round(peak / 2**30, 2),
                 }
             )
             print(rows[-1], flush=True)
         del model
-        torch.cuda.empty_cache()
+        if cuda:
+            torch.cuda.empty_cache()
     base = rows[0]["questions_per_s"]
     for row in rows:
         row["vs_bf16_b1"] = round(row["questions_per_s"] / base, 2)
-    return {"mode": "gpu", "device": torch.cuda.get_device_name(0), "rows": rows}
+    name = (
+        torch.cuda.get_device_name(0) if cuda else "cpu (smoke: shrunk phi-2, numbers meaningless)"
+    )
+    return {"mode": "gpu", "device": name, "rows": rows}
 
 
 def markdown(report: dict) -> str:
@@ -138,11 +151,16 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpu", action="store_true", help="phi-2-shaped model on CUDA")
+    parser.add_argument(
+        "--smoke", action="store_true", help="with --gpu: check the GPU path on CPU, tiny shape"
+    )
     parser.add_argument("--questions", type=int, help="default: 800 (CPU), 256 (GPU)")
     parser.add_argument("--threads", type=int, default=1, help="CPU mode torch threads")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     args.questions = args.questions or (256 if args.gpu else 800)
+    if args.smoke:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-eval-mcqa-") as tmp:
         report = gpu_mode(args, Path(tmp)) if args.gpu else cpu_mode(args, Path(tmp))
     report.update(
