@@ -134,9 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rag_index:
         from stemqa.core.retrieval import open_retriever
 
-        retriever = open_retriever(
-            args.rag_index, kind=args.retriever_kind, **_options(args.retriever_option)
-        )
+        try:
+            retriever = open_retriever(
+                args.rag_index, kind=args.retriever_kind, **_options(args.retriever_option)
+            )
+        except (LookupError, TypeError, ValueError, OSError) as exc:
+            print(f"eval-mcqa: cannot open --rag-index {args.rag_index!r}: {exc}", file=sys.stderr)
+            return 2
 
     from stemqa.core import ModelLoadError, load_model
 
@@ -158,21 +162,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k, v in vars(args).items()
         if k not in ("no_progress",) and v not in (None, [], False)
     }
-    result = evaluate_mcqa(
-        model,
-        tokenizer,
-        mcqs,
-        method=args.method,
-        batch_size=args.batch_size,
-        shots=args.shots,
-        shot_pool=shot_pool,
-        retriever=retriever,
-        k=args.k,
-        max_new_tokens=args.max_new_tokens,
-        subject_header=not args.no_subject_header,
-        progress=not args.no_progress,
-        config=config,
-    )
+    from stemqa.core import PromptTooLongError
+
+    try:
+        result = evaluate_mcqa(
+            model,
+            tokenizer,
+            mcqs,
+            method=args.method,
+            batch_size=args.batch_size,
+            shots=args.shots,
+            shot_pool=shot_pool,
+            retriever=retriever,
+            k=args.k,
+            max_new_tokens=args.max_new_tokens,
+            subject_header=not args.no_subject_header,
+            progress=not args.no_progress,
+            config=config,
+        )
+    except PromptTooLongError as exc:
+        print(f"eval-mcqa: {exc}", file=sys.stderr)
+        return 2
     json_path, md_path = write_results(result, args.out)
     print(result.to_markdown())
     print(f"wrote {json_path} and {md_path}")

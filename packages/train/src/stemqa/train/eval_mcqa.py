@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stemqa.core import MCQ, build_mcq_prompt, generate_letters, score_letters
+from stemqa.core import MCQ, PromptTooLongError, build_mcq_prompt, generate_letters, score_letters
 from stemqa.core.retrieval import Retriever
 
 METHODS = ("logits", "generate")
@@ -257,8 +257,8 @@ def build_prompts(
             passages = retriever.retrieve(mcq.question, k=k)
             context = [p.text for p in passages]
             used = [_passage_label(p) for p in passages]
-        prompts.append(
-            build_mcq_prompt(
+        try:
+            prompt = build_mcq_prompt(
                 mcq,
                 context=context,
                 tokenizer=tokenizer,
@@ -266,7 +266,9 @@ def build_prompts(
                 shots=pick_shots(mcq, pool, shots),
                 subject_header=subject_header,
             )
-        )
+        except PromptTooLongError as exc:
+            raise PromptTooLongError(f"{mcq.source or mcq.question[:60]!r}: {exc}") from exc
+        prompts.append(prompt)
         labels.append(used)
     return prompts, labels
 
