@@ -194,7 +194,11 @@ def per_row_baseline(tokenizer, dataset_rows: list[tuple[str, str, str]], max_le
     for prompt, chosen, rejected in dataset_rows:
         for response in (chosen, rejected):
             if (
-                len(tokenizer(prompt + response, add_special_tokens=False)["input_ids"])
+                len(
+                    tokenizer(prompt + response, add_special_tokens=False, verbose=False)[
+                        "input_ids"
+                    ]
+                )
                 > max_length
             ):
                 over += 1
@@ -258,9 +262,11 @@ def main() -> None:
         f"generated {args.rows} candidate rows in {gen_s:.1f} s; tokenizers built in {tok_s:.1f} s\n"
     )
     print(
-        "| tokenizer | vocab | pairs | kept | truncated | whole merge (s) | read | normalize | length | split+build | per-row length baseline (s) | length speed-up |"
+        "| tokenizer | vocab | pairs | kept | truncated | whole merge, wall (s) | CPU (s) "
+        "| load avg | read | normalize | length | split+build | per-row length baseline (s) "
+        "| length speed-up |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         st = r["stages_s"]
         print(f"| {r['tokenizer']} | {r['vocab']} | {r['candidates']} | {r['kept']} | {r['truncated']} | "
