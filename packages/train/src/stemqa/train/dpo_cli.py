@@ -11,19 +11,10 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     from stemqa.train.dpo import parse_args, run_dpo
+    from stemqa.train.dpo_data import PreferenceDataError
+    from stemqa.train.training.script import run_script
 
-    script_args, training_args, model_args = parse_args(argv)
-    try:
-        run_dpo(script_args, training_args, model_args)
-    except (ValueError, RuntimeError, OSError) as exc:
-        from stemqa.core.loading import ModelLoadError
-        from stemqa.train.dpo_data import PreferenceDataError
-
-        if isinstance(exc, ModelLoadError | PreferenceDataError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
-    return 0
+    return run_script(parse_args, run_dpo, (PreferenceDataError,), argv)
 
 
 if __name__ == "__main__":

@@ -11,19 +11,10 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     from stemqa.train.mcqa import parse_args, run_mcqa
+    from stemqa.train.mcqa_data import MCQDataError
+    from stemqa.train.training.script import run_script
 
-    script_args, training_args, model_args = parse_args(argv)
-    try:
-        run_mcqa(script_args, training_args, model_args)
-    except (ValueError, RuntimeError, OSError) as exc:
-        from stemqa.core.loading import ModelLoadError
-        from stemqa.train.mcqa_data import MCQDataError
-
-        if isinstance(exc, ModelLoadError | MCQDataError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
-    return 0
+    return run_script(parse_args, run_mcqa, (MCQDataError,), argv)
 
 
 if __name__ == "__main__":
