@@ -43,7 +43,7 @@ def attach_run_callbacks(
     output_dir: str | Path,
     panels: Sequence[Panel],
     *,
-    plot_every: int = 5,
+    plot_every: int = 0,
     patience: int | None = None,
     threshold: float = 0.0,
 ) -> LivePlots:
