@@ -117,7 +117,7 @@ def _child_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     return float(match[-1]), int(usage.ru_maxrss)
 
 
-def cpu_compare(steps: int, short: int, repeats: int) -> dict:
+def cpu_compare(steps: int, short: int, repeats: int, lora_dropout: float = 0.05) -> dict:
     from stemqa.core.tiny_model import make_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="dpo-bench-"))
@@ -162,6 +162,8 @@ def cpu_compare(steps: int, short: int, repeats: int) -> dict:
                     "--max_steps",
                     str(n),
                     *SHARED,
+                    "--lora_dropout",  # later flags win: override SHARED's 0.05
+                    str(lora_dropout),
                 ]
                 runtime, peak = _child_rss(cmd, env)
                 times[n] = runtime
@@ -181,6 +183,7 @@ def cpu_compare(steps: int, short: int, repeats: int) -> dict:
         "short": short,
         "repeats": repeats,
         "model": "tiny phi (stemqa.core.tiny_model)",
+        "lora_dropout": lora_dropout,
     }
     return results
 
@@ -331,12 +334,19 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--gpu-suite", action="store_true")
+    parser.add_argument(
+        "--lora-dropout",
+        type=float,
+        default=0.05,
+        help="CPU mode: adapter dropout for both tools. TRL's disable_dropout (on by default in "
+        "`trl dpo`) zeroes it anyway, while train-dpo keeps it: 0 compares like with like",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.gpu_suite:
         results = gpu_suite(min(args.steps, 3))
     else:
-        results = cpu_compare(args.steps, args.short, args.repeats)
+        results = cpu_compare(args.steps, args.short, args.repeats, args.lora_dropout)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
