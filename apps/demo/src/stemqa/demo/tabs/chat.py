@@ -11,9 +11,8 @@ from typing import Any
 
 import gradio as gr
 
-from stemqa.demo.index_service import IndexUnavailableError
-from stemqa.demo.model_service import ModelUnavailableError
 from stemqa.demo.services import Services, cite
+from stemqa.demo.tabs.common import require_index, require_model
 
 SOURCES_MARK = "\n\n---\n**Sources:** "
 
@@ -69,14 +68,8 @@ def bot_turn(
         return
     passages = []
     if use_docs:
-        try:
-            passages = services.index.get().query(messages[-1]["content"], k=int(k))
-        except IndexUnavailableError as exc:
-            raise gr.Error(str(exc)) from None
-    try:
-        model, tokenizer = services.model.require()
-    except ModelUnavailableError as exc:
-        raise gr.Error(str(exc), duration=None) from None
+        passages = require_index(services).query(messages[-1]["content"], k=int(k))
+    model, tokenizer = require_model(services)
     prompt = chat_prompt(
         messages,
         tokenizer=tokenizer,

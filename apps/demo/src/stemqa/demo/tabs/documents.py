@@ -13,8 +13,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.services import Services, excerpt, page_label
+from stemqa.demo.tabs.common import require_index
 from stemqa.demo.uploads import UploadError, accept_pdf
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,7 @@ SEARCH_MODES = ("hybrid", "dense", "bm25")
 
 
 def _index(services: Services) -> Any:
-    try:
-        return services.index.get()
-    except IndexUnavailableError as exc:
-        raise gr.Error(str(exc), duration=None) from None
+    return require_index(services, sticky=True)
 
 
 def documents_table(services: Services) -> tuple[pd.DataFrame, Any]:

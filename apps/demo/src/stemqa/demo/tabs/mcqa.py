@@ -12,9 +12,8 @@ import time
 import gradio as gr
 import pandas as pd
 
-from stemqa.demo.index_service import IndexUnavailableError
-from stemqa.demo.model_service import ModelUnavailableError
 from stemqa.demo.services import Services, excerpt, page_label
+from stemqa.demo.tabs.common import require_index, require_model
 
 EXAMPLE_QUESTION = (
     "Which law states that the line integral of the magnetic field around a closed loop is "
@@ -67,17 +66,11 @@ def answer(services: Services, question: str, options: str, use_docs: bool, k: f
     passages = []
     retrieval_ms = 0.0
     if use_docs:
-        try:
-            index = services.index.get()
-            t0 = time.perf_counter()
-            passages = index.query(format_question(mcq), k=int(k))
-            retrieval_ms = (time.perf_counter() - t0) * 1000
-        except IndexUnavailableError as exc:
-            raise gr.Error(str(exc)) from None
-    try:
-        model, tokenizer = services.model.require()
-    except ModelUnavailableError as exc:
-        raise gr.Error(str(exc), duration=None) from None
+        index = require_index(services)
+        t0 = time.perf_counter()
+        passages = index.query(format_question(mcq), k=int(k))
+        retrieval_ms = (time.perf_counter() - t0) * 1000
+    model, tokenizer = require_model(services)
     prompt = build_mcq_prompt(
         mcq,
         context=[p.text for p in passages] or None,
