@@ -23,7 +23,15 @@ from stemqa.core.prompts import (
     rag_prompt,
 )
 from stemqa.core.records import LETTERS, MCQ
-from stemqa.core.retrieval import Passage, Retriever, available_retrievers, open_retriever
+from stemqa.core.retrieval import (
+    Passage,
+    Retriever,
+    available_retrievers,
+    cite,
+    display_page,
+    fuse_rankings,
+    open_retriever,
+)
 from stemqa.core.scoring import LetterScore, generate_letters, letter_token_ids, score_letters
 from stemqa.core.tiny_model import make_tiny_model
 
@@ -41,8 +49,11 @@ __all__ = [
     "bnb_config",
     "build_mcq_prompt",
     "chat_prompt",
+    "cite",
+    "display_page",
     "extract_letter",
     "format_question",
+    "fuse_rankings",
     "generate_letters",
     "letter_token_ids",
     "load_model",
