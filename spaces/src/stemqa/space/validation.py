@@ -37,16 +37,6 @@ print("STEMQA-IMPORT-CHECK " + json.dumps(report))
 """
 
 
-class ValidationError(RuntimeError):
-    """The staged Space is not deployable; `problems` lists every reason."""
-
-    def __init__(self, folder: Path, problems: list[str]) -> None:
-        self.folder = folder
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{folder} is not a deployable Space:\n{lines}")
-
-
 def wheel_problems(
     folder: Path, lock: Lock, package: str
 ) -> tuple[list[str], dict[str, list[str]]]:
@@ -153,10 +143,3 @@ def space_problems(
             folder, [canonicalize_name(m) for m in lock.member_closure(package)]
         )
     return problems
-
-
-def validate_space(folder: Path, lock: Lock, **kwargs: object) -> None:
-    """Raise ValidationError listing every problem, or return when the Space is deployable."""
-    problems = space_problems(folder, lock, **kwargs)  # type: ignore[arg-type]
-    if problems:
-        raise ValidationError(folder, problems)

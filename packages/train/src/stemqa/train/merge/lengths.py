@@ -142,16 +142,6 @@ def cut_texts(counter: TokenCounter, cuts: list[Cut], *, max_rounds: int = 12) -
     return out
 
 
-def keep_last_tokens(counter: TokenCounter, text: str, k: int) -> str:
-    """The longest suffix of `text` that starts on a token boundary and has at most k tokens."""
-    return cut_texts(counter, [Cut(text, k, tail=True)])[0]
-
-
-def keep_first_tokens(counter: TokenCounter, text: str, k: int) -> str:
-    """The longest prefix of `text` that ends on a token boundary and has at most k tokens."""
-    return cut_texts(counter, [Cut(text, k, tail=False)])[0]
-
-
 def token_upper_bound(text: str) -> int:
     """No tokenizer in use emits more tokens than UTF-8 bytes (+2 for added prefix markers such as
     SentencePiece's "▁"), so pairs under the budget by this bound skip tokenisation entirely."""
