@@ -31,9 +31,9 @@ def test_eval_mcqa_cli_with_chroma_index(tiny_model_dir: Path, tmp_path: Path) -
     assert report.files == 1 and not report.skipped
 
     out = tmp_path / "rag.json"
-    argv = ["--model", str(tiny_model_dir), "--device", "cpu", "--no-progress"]
-    argv += ["--data", str(REPO / "tests" / "data" / "mmlu" / "college_physics_test.csv")]
-    argv += ["--limit", "6", "--rag-index", str(index_dir), "--k", "2", "--out", str(out)]
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--device", "cpu", "--no_progress"]
+    argv += ["--dataset_name", str(REPO / "tests" / "data" / "mmlu" / "college_physics_test.csv")]
+    argv += ["--limit", "6", "--index", str(index_dir), "--k", "2", "--output_path", str(out)]
     assert main(argv) == 0
 
     data = json.loads(out.read_text())
@@ -41,5 +41,8 @@ def test_eval_mcqa_cli_with_chroma_index(tiny_model_dir: Path, tmp_path: Path) -
     rag = data["conditions"]["rag"]["predictions"]
     assert len(rag) == 6
     assert all(len(p["passages"]) == 2 for p in rag)
-    assert all(p["passages"][0].startswith("PHY102_Electromagnetism.pdf") for p in rag)
+    assert all(p["passages"][0]["source"] == "PHY102_Electromagnetism.pdf" for p in rag)
+    assert all(
+        p["passages"][0]["citation"].startswith("PHY102_Electromagnetism.pdf p. ") for p in rag
+    )
     assert "with context % [95% CI]" in out.with_suffix(".md").read_text()

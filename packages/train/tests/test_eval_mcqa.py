@@ -11,13 +11,12 @@ import pytest
 import torch
 
 from stemqa.core import MCQ, Passage, load_model
+from stemqa.core.answering import pick_shots, prepare_mcqs
 from stemqa.core.scoring import letter_token_ids
 from stemqa.train.eval_mcqa import (
     CLOSED_BOOK,
     WITH_CONTEXT,
-    build_prompts,
     evaluate_mcqa,
-    pick_shots,
     wilson_interval,
     write_results,
 )
@@ -55,7 +54,7 @@ def test_logits_match_lm_eval_harness_loglikelihood(tiny, questions) -> None:
     model, tokenizer = tiny
     result = evaluate_mcqa(model, tokenizer, questions, batch_size=5, progress=False)
     closed = result.conditions[CLOSED_BOOK]
-    prompts, _ = build_prompts(questions, tokenizer)
+    prompts = [p.prompt for p in prepare_mcqs(questions, tokenizer)]
     ids = letter_token_ids(tokenizer, "ABCD")
     for prompt, pred in zip(prompts, closed.predictions, strict=True):
         enc = tokenizer(prompt, return_tensors="pt")
@@ -105,7 +104,7 @@ def test_shots_come_from_same_subject_never_the_question(questions) -> None:
     shots = pick_shots(target, questions, 3)
     assert len(shots) == 3
     assert all(s.subject == target.subject and s != target for s in shots)
-    prompts, _ = build_prompts([target], None, shots=3, shot_pool=questions)
+    prompts = [p.prompt for p in prepare_mcqs([target], None, shots=3, shot_pool=questions)]
     assert prompts[0].count("\nAnswer: ") == 3  # three solved examples, then "Answer:"
     assert prompts[0].endswith(target.choices[-1] + "\nAnswer:")
 
@@ -142,16 +141,21 @@ def test_rag_side_by_side(tiny, questions, tmp_path: Path) -> None:
         }
     )
     subset = questions[:4] + questions[12:14]
-    result = evaluate_mcqa(model, tokenizer, subset, retriever=retriever, k=2, progress=False)
+    result = evaluate_mcqa(
+        model, tokenizer, subset, retriever=retriever, k=2, query_mode="stem", progress=False
+    )
     assert set(result.conditions) == {CLOSED_BOOK, WITH_CONTEXT}
     assert retriever.queries == [m.question for m in subset]  # the stem, not the options
     closed, rag = result.conditions[CLOSED_BOOK], result.conditions[WITH_CONTEXT]
     assert all(len(p.passages) == 2 for p in rag.predictions)
     assert all(not p.passages for p in closed.predictions)
-    assert rag.predictions[1].passages[0] == "optics.pdf p.1"  # oil film on a puddle
-    assert rag.predictions[2].passages[0] == "thermo.pdf p.1"  # reversible process
-    assert rag.predictions[3].passages[0] == "lasers.pdf p.1"  # spectroscopy laser
-    prompts, _ = build_prompts(subset, tokenizer, retriever=retriever, k=2)
+    top = [p.passages[0] for p in rag.predictions]
+    assert top[1]["citation"] == "optics.pdf p. 1"  # oil film on a puddle
+    assert top[2]["citation"] == "thermo.pdf p. 1"  # reversible process
+    assert top[3]["citation"] == "lasers.pdf p. 1"  # spectroscopy laser
+    assert top[1]["page"] == 0 and top[1]["page_number"] == 1
+    prepared = prepare_mcqs(subset, tokenizer, retriever=retriever, k=2, query_mode="stem")
+    prompts = [p.prompt for p in prepared]
     assert prompts[3].startswith("Considering this context: A dye laser is tunable")
     assert "Output one letter only corresponding to the correct answer" in prompts[3]
     # retrieved context changes what the model sees, hence its letter probabilities
@@ -168,13 +172,43 @@ def test_cli_errors_are_actionable(tiny_model_dir: Path, tmp_path: Path, capsys)
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "Q?\\nA. x\\nB. y", "answer": "Q"}\n')
-    assert main(["--model", str(tiny_model_dir), "--data", str(bad)]) == 2
+    model = ["--model_name_or_path", str(tiny_model_dir)]
+    assert main([*model, "--dataset_name", str(bad)]) == 2
     assert "bad.jsonl, line 1" in capsys.readouterr().err
-    argv = ["--model", str(tiny_model_dir), "--data", str(MMLU_DIR / "college_physics_test.csv")]
-    argv += ["--rag-index", str(tmp_path), "--retriever-kind", "no-such-kind"]
+    argv = [*model, "--dataset_name", str(MMLU_DIR / "college_physics_test.csv")]
+    argv += ["--index", str(tmp_path), "--retriever_kind", "no-such-kind"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no-such-kind" in err and "stemqa.retrievers" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("--model", "--model_name_or_path"),
+        ("--data", "--dataset_name"),
+        ("--rag-index", "--index"),
+        ("--out", "--output_path"),
+    ],
+)
+def test_renamed_flags_name_their_new_spelling(old: str, new: str, capsys) -> None:
+    from stemqa.train.eval_cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([old, "x"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"eval-mcqa: {old} was renamed to {new}; use {new}"
+
+
+def test_dashed_aliases_of_the_snake_case_flags_work(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """TRL's parser accepts --batch-size for --batch_size; ours does the same."""
+    from stemqa.train.eval_cli import build_parser
+
+    args = build_parser().parse_args(
+        ["--model-name-or-path", "m", "--dataset-name", "d", "--batch-size", "3", "--k", "2"]
+    )
+    assert (args.model_name_or_path, args.dataset_name, args.batch_size) == ("m", ["d"], 3)
 
 
 def test_question_longer_than_window_names_itself(tiny, questions) -> None:

@@ -66,8 +66,9 @@ def one_thread():
 def _eval_accuracy(tiny_model_dir: Path, data: Path, out: Path, adapter: Path | None) -> dict:
     from stemqa.train.eval_cli import main as eval_main
 
-    argv = ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
-    argv += ["--device", "cpu", "--batch-size", "50", "--no-progress"]
+    argv = ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(data)]
+    argv += ["--output_path", str(out)]
+    argv += ["--device", "cpu", "--batch_size", "50", "--no_progress"]
     if adapter is not None:
         argv += ["--adapter", str(adapter)]
     assert eval_main(argv) == 0

@@ -7,31 +7,48 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from stemqa.train.eval_mcqa import METHODS, evaluate_mcqa, write_results
+from stemqa.core.answering import DEFAULT_K, DEFAULT_QUERY_MODE, METHODS, QUERY_MODES
+from stemqa.core.cli_args import ArgumentParser
+from stemqa.core.loading import QUANTIZATIONS
+from stemqa.train.eval_mcqa import evaluate_mcqa, write_results
 from stemqa.train.mcqa_data import FORMATS, MCQDataError, load_mcqs
 
+#: Flags renamed to the shared vocabulary (stemqa.core.cli_args); the old ones fail naming these.
+RENAMED = {
+    "--model": "--model_name_or_path",
+    "--revision": "--model_revision",
+    "--data": "--dataset_name",
+    "--split": "--dataset_split",
+    "--rag-index": "--index",
+    "--rag_index": "--index",
+    "--out": "--output_path",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="eval-mcqa",
+        renamed=RENAMED,
         description=(
             "Evaluate a causal LM (optionally with a LoRA/DoRA adapter) on multiple-choice "
             "questions: accuracy per subject with 95%% Wilson intervals, invalid-answer rate, "
-            "probability mass on the option letters; with --rag-index, closed-book and "
+            "probability mass on the option letters; with --index, closed-book and "
             "with-context side by side."
         ),
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--model", required=True, help="Hub id or local folder of the base model")
+    model.add_argument(
+        "--model_name_or_path", required=True, help="Hub id or local folder of the base model"
+    )
     model.add_argument("--adapter", help="PEFT adapter folder or Hub id to put on the model")
-    model.add_argument("--quantization", default="none", choices=("none", "nf4"))
+    model.add_argument("--quantization", default="none", choices=QUANTIZATIONS)
     model.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     model.add_argument("--dtype", help="float32, bfloat16, float16 (default: core's choice)")
-    model.add_argument("--revision", help="model revision (branch, tag or commit)")
+    model.add_argument("--model_revision", help="model revision (branch, tag or commit)")
 
     data = parser.add_argument_group("data")
     data.add_argument(
-        "--data",
+        "--dataset_name",
         nargs="+",
         required=True,
         metavar="FILE_OR_ID",
@@ -39,44 +56,58 @@ def build_parser() -> argparse.ArgumentParser:
         "Hub id (cais/mmlu, Idavidrein/gpqa:gpqa_diamond)",
     )
     data.add_argument("--format", default="auto", choices=FORMATS)
-    data.add_argument("--split", help="Hub split (default: test for MMLU, train for GPQA)")
+    data.add_argument("--dataset_split", help="Hub split (default: test for MMLU, train for GPQA)")
     data.add_argument(
         "--subjects",
         nargs="+",
         help="keep only these subjects (e.g. college_physics machine_learning; "
         "groups: course, stem)",
     )
-    data.add_argument("--limit", type=int, help="first N questions of each --data source")
+    data.add_argument("--limit", type=int, help="first N questions of each dataset")
     data.add_argument("--seed", type=int, default=0, help="GPQA option-shuffling seed")
 
     method = parser.add_argument_group("method")
     method.add_argument("--method", default="logits", choices=METHODS)
-    method.add_argument("--batch-size", type=int, default=16)
+    method.add_argument("--batch_size", type=int, default=16)
     method.add_argument("--shots", type=int, default=0, help="worked examples before each question")
     method.add_argument(
-        "--shots-from",
+        "--shots_from",
         nargs="+",
         metavar="FILE_OR_ID",
         help="where the worked examples come from (e.g. MMLU dev CSVs); default: the eval set, "
         "never the question itself",
     )
-    method.add_argument("--max-new-tokens", type=int, default=8, help="generate method only")
+    method.add_argument("--max_new_tokens", type=int, default=8, help="generate method only")
     method.add_argument(
-        "--no-subject-header",
+        "--no_subject_header",
         action="store_true",
         help="drop MMLU's 'The following are multiple choice questions about …' line",
     )
 
     rag = parser.add_argument_group("retrieval")
-    rag.add_argument("--rag-index", metavar="DIR", help="index to retrieve context from")
-    rag.add_argument("--k", type=int, default=3, help="passages per question")
     rag.add_argument(
-        "--retriever-kind",
+        "--index",
+        metavar="DIR_OR_URL",
+        help="document index to retrieve context from (a rag-ingest folder or http://HOST:PORT)",
+    )
+    rag.add_argument("--k", type=int, default=DEFAULT_K, help="passages per question")
+    rag.add_argument(
+        "--query_mode",
+        default=DEFAULT_QUERY_MODE,
+        choices=QUERY_MODES,
+        help="retrieval query: the stem, the stem with its options, or both fused (default, "
+        "measured best on the course questions)",
+    )
+    rag.add_argument(
+        "--mode", help="retrieval mode of the index (dense, bm25, hybrid; default: the index's)"
+    )
+    rag.add_argument(
+        "--retriever_kind",
         default="chroma",
         help="entry point in the 'stemqa.retrievers' group (stemqa-rag registers 'chroma')",
     )
     rag.add_argument(
-        "--retriever-option",
+        "--retriever_option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
@@ -84,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     out = parser.add_argument_group("output")
-    out.add_argument("--out", default="results.json", help="JSON path; markdown goes beside it")
-    out.add_argument("--no-progress", action="store_true")
+    out.add_argument(
+        "--output_path", default="results.json", help="JSON path; markdown goes beside it"
+    )
+    out.add_argument("--no_progress", action="store_true")
     return parser
 
 
@@ -94,7 +127,7 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"eval-mcqa: --retriever-option expects KEY=VALUE, got {pair!r}")
+            raise SystemExit(f"eval-mcqa: --retriever_option expects KEY=VALUE, got {pair!r}")
         out[key.strip()] = value
     return out
 
@@ -107,7 +140,7 @@ def _load_all(sources: Sequence[str], args: argparse.Namespace) -> list:
                 source,
                 format=args.format,
                 subjects=args.subjects,
-                split=args.split,
+                split=args.dataset_split,
                 seed=args.seed,
                 limit=args.limit,
             )
@@ -118,7 +151,7 @@ def _load_all(sources: Sequence[str], args: argparse.Namespace) -> list:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        mcqs = _load_all(args.data, args)
+        mcqs = _load_all(args.dataset_name, args)
         shot_pool = None
         if args.shots_from:
             shot_pool = []
@@ -131,27 +164,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     retriever = None
-    if args.rag_index:
+    if args.index:
         from stemqa.core.retrieval import open_retriever
 
+        options = _options(args.retriever_option)
+        if args.mode:
+            options["mode"] = args.mode
         try:
-            retriever = open_retriever(
-                args.rag_index, kind=args.retriever_kind, **_options(args.retriever_option)
-            )
+            retriever = open_retriever(args.index, kind=args.retriever_kind, **options)
         except (LookupError, TypeError, ValueError, OSError) as exc:
-            print(f"eval-mcqa: cannot open --rag-index {args.rag_index!r}: {exc}", file=sys.stderr)
+            print(f"eval-mcqa: cannot open --index {args.index!r}: {exc}", file=sys.stderr)
             return 2
 
     from stemqa.core import ModelLoadError, load_model
 
     try:
         model, tokenizer = load_model(
-            args.model,
+            args.model_name_or_path,
             adapter=args.adapter,
             quantization=args.quantization,
             device=args.device,
             dtype=args.dtype,
-            revision=args.revision,
+            revision=args.model_revision,
         )
     except ModelLoadError as exc:
         print(f"eval-mcqa: {exc}", file=sys.stderr)
@@ -175,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shot_pool=shot_pool,
             retriever=retriever,
             k=args.k,
+            query_mode=args.query_mode,
             max_new_tokens=args.max_new_tokens,
             subject_header=not args.no_subject_header,
             progress=not args.no_progress,
@@ -183,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PromptTooLongError as exc:
         print(f"eval-mcqa: {exc}", file=sys.stderr)
         return 2
-    json_path, md_path = write_results(result, args.out)
+    json_path, md_path = write_results(result, args.output_path)
     print(result.to_markdown())
     print(f"wrote {json_path} and {md_path}")
     return 0

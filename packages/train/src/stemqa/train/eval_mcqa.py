@@ -21,15 +21,22 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stemqa.core import MCQ, PromptTooLongError, build_mcq_prompt, generate_letters, score_letters
-from stemqa.core.retrieval import Retriever
+from stemqa.core.answering import (
+    DEFAULT_K,
+    DEFAULT_QUERY_MODE,
+    METHODS,
+    Answer,
+    answer_mcqs,
+    context_window,
+)
+from stemqa.core.records import MCQ
+from stemqa.core.retrieval import Passage, Retriever, cite
 
-METHODS = ("logits", "generate")
 CLOSED_BOOK = "closed_book"
 WITH_CONTEXT = "rag"
 _Z95 = 1.959963984540054
@@ -91,7 +98,7 @@ class Prediction:
     mass: float | None = None
     probs: dict[str, float] | None = None
     raw: str | None = None  # generated text (generate method)
-    passages: list[str] = field(default_factory=list)  # "source p.page" of retrieved context
+    passages: list[dict[str, Any]] = field(default_factory=list)  # see passage_record
 
 
 @dataclass
@@ -200,135 +207,34 @@ def render_markdown(result: EvalResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pick_shots(mcq: MCQ, pool: Sequence[MCQ], k: int) -> list[MCQ]:
-    """K worked examples for one question: same subject first, never the question itself.
-
-    lm-evaluation-harness takes the first K dev-split questions of the subject; pass the dev
-    split as the pool (`--shots-from`) to reproduce it exactly.
-    """
-    if k <= 0:
-        return []
-    same = [s for s in pool if s.subject == mcq.subject and s != mcq and s.answer is not None]
-    if len(same) < k:
-        same += [s for s in pool if s.subject != mcq.subject and s.answer is not None][
-            : k - len(same)
-        ]
-    return same[:k]
+def passage_record(passage: Passage) -> dict[str, Any]:
+    """A retrieved passage in the results file: provenance, score and the citation label."""
+    return {
+        "source": passage.source,
+        "page": passage.page,
+        "page_number": passage.page_number,
+        "page_label": passage.page_label,
+        "score": passage.score,
+        "chunk_id": passage.chunk_id,
+        "citation": cite(passage),
+    }
 
 
-def _model_max_tokens(model: Any, fallback: int = 2048) -> int:
-    config = getattr(model, "config", None)
-    for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return fallback
-
-
-def _passage_label(passage: Any) -> str:
-    page = getattr(passage, "page_label", None) or (
-        None if getattr(passage, "page", None) is None else str(passage.page + 1)
+def to_prediction(i: int, answer: Answer) -> Prediction:
+    mcq = answer.mcq
+    gold = mcq.answer_letter
+    return Prediction(
+        index=i,
+        subject=mcq.subject,
+        source=mcq.source,
+        answer=gold,
+        predicted=answer.letter,
+        correct=answer.letter is not None and answer.letter == gold,
+        mass=answer.mass,
+        probs=answer.probs,
+        raw=answer.raw,
+        passages=[passage_record(p) for p in answer.passages],
     )
-    return f"{passage.source} p.{page}" if page else str(passage.source)
-
-
-def build_prompts(
-    mcqs: Sequence[MCQ],
-    tokenizer: Any,
-    *,
-    shots: int = 0,
-    shot_pool: Sequence[MCQ] | None = None,
-    retriever: Retriever | None = None,
-    k: int = 3,
-    max_tokens: int = 2048,
-    subject_header: bool = True,
-) -> tuple[list[str], list[list[str]]]:
-    """Prompts (and the retrieved passages' labels) for every question.
-
-    The retrieval query is the question stem alone: the options of a wrong answer would pull in
-    passages about that wrong answer.
-    """
-    pool = list(shot_pool) if shot_pool is not None else list(mcqs)
-    prompts, labels = [], []
-    for mcq in mcqs:
-        context = None
-        used: list[str] = []
-        if retriever is not None:
-            passages = retriever.retrieve(mcq.question, k=k)
-            context = [p.text for p in passages]
-            used = [_passage_label(p) for p in passages]
-        try:
-            prompt = build_mcq_prompt(
-                mcq,
-                context=context,
-                tokenizer=tokenizer,
-                max_tokens=max_tokens,
-                shots=pick_shots(mcq, pool, shots),
-                subject_header=subject_header,
-            )
-        except PromptTooLongError as exc:
-            raise PromptTooLongError(f"{mcq.source or mcq.question[:60]!r}: {exc}") from exc
-        prompts.append(prompt)
-        labels.append(used)
-    return prompts, labels
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def predict(
-    model: Any,
-    tokenizer: Any,
-    mcqs: Sequence[MCQ],
-    prompts: Sequence[str],
-    *,
-    method: str = "logits",
-    batch_size: int = 16,
-    max_new_tokens: int = 8,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[Prediction]:
-    """Ask every prompt; questions are grouped by their option letters (2..10 choices)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, mcq in enumerate(mcqs):
-        groups[mcq.letters].append(i)
-    out: list[Prediction | None] = [None] * len(mcqs)
-    for letters, indices in groups.items():
-        for chunk in _chunks(indices, batch_size):
-            batch = [prompts[i] for i in chunk]
-            if method == "logits":
-                scores = score_letters(model, tokenizer, batch, letters, batch_size=batch_size)
-                answers = [(None, s.letter, s.mass, s.probs) for s in scores]
-            else:
-                generated = generate_letters(
-                    model,
-                    tokenizer,
-                    batch,
-                    letters,
-                    batch_size=batch_size,
-                    max_new_tokens=max_new_tokens,
-                )
-                answers = [(raw, letter, None, None) for raw, letter in generated]
-            for i, (raw, letter, mass, probs) in zip(chunk, answers, strict=True):
-                mcq = mcqs[i]
-                gold = mcq.answer_letter
-                out[i] = Prediction(
-                    index=i,
-                    subject=mcq.subject,
-                    source=mcq.source,
-                    answer=gold,
-                    predicted=letter,
-                    correct=letter is not None and letter == gold,
-                    mass=mass,
-                    probs=probs,
-                    raw=raw,
-                )
-            if on_batch is not None:
-                on_batch(len(chunk))
-    return [p for p in out if p is not None]
 
 
 def evaluate_mcqa(
@@ -341,7 +247,8 @@ def evaluate_mcqa(
     shots: int = 0,
     shot_pool: Sequence[MCQ] | None = None,
     retriever: Retriever | None = None,
-    k: int = 3,
+    k: int = DEFAULT_K,
+    query_mode: str = DEFAULT_QUERY_MODE,
     max_tokens: int | None = None,
     max_new_tokens: int = 8,
     subject_header: bool = True,
@@ -366,7 +273,7 @@ def evaluate_mcqa(
             f"{len(unanswered)} question(s) have no gold answer (first: {unanswered[0]}); "
             "evaluation needs the answer of every question"
         )
-    max_tokens = max_tokens or _model_max_tokens(model)
+    max_tokens = max_tokens or context_window(model)
     conditions: list[tuple[str, Retriever | None]] = [(CLOSED_BOOK, None)]
     if retriever is not None:
         conditions.append((WITH_CONTEXT, retriever))
@@ -377,28 +284,23 @@ def evaluate_mcqa(
     ) as bar:
         for name, cond_retriever in conditions:
             bar.set_postfix_str(name)
-            prompts, labels = build_prompts(
-                mcqs,
-                tokenizer,
-                shots=shots,
-                shot_pool=shot_pool,
-                retriever=cond_retriever,
-                k=k,
-                max_tokens=max_tokens,
-                subject_header=subject_header,
-            )
-            preds = predict(
+            answers = answer_mcqs(
                 model,
                 tokenizer,
                 mcqs,
-                prompts,
+                retriever=cond_retriever,
+                k=k,
+                query_mode=query_mode,
+                shots=shots,
+                shot_pool=shot_pool,
                 method=method,
                 batch_size=batch_size,
+                max_tokens=max_tokens,
                 max_new_tokens=max_new_tokens,
-                on_batch=bar.update,
+                subject_header=subject_header,
+                progress=bar.update,
             )
-            for pred, used in zip(preds, labels, strict=True):
-                pred.passages = used
+            preds = [to_prediction(i, a) for i, a in enumerate(answers)]
             results[name] = ConditionResult.of(preds)
     return EvalResult(
         method=method,
