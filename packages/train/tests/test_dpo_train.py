@@ -357,5 +357,5 @@ def test_bad_data_names_source_and_row(tiny_model_dir, data_dir, tmp_path):
     row["chosen"] = "   "
     lines[5] = json.dumps(row)
     (bad / "train.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(PreferenceDataError, match=r"\[train\] row 5: 'chosen'"):
+    with pytest.raises(PreferenceDataError, match=r"train\.jsonl, line 6: 'chosen' is empty"):
         run(dpo_argv(tiny_model_dir, bad, tmp_path / "out"))

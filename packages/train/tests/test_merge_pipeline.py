@@ -398,16 +398,29 @@ def test_unreadable_sources_are_all_named(tmp_path, tiny_tokenizer):
     ]
     with pytest.raises(SourceError) as err:
         _merge(tmp_path, _config(sources), tiny_tokenizer)
-    message = str(err.value)
-    assert f"source 'broken': cannot read {corrupt}" in message
-    assert "source 'missing'" in message and "no such file or folder" in message
-    assert "source 'weird'" in message and "set format: json" in message
-    assert "source 'ok'" not in message
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3  # one line per unreadable source, all of them; 'ok' is not one
+    assert lines[0].startswith(f"source 'broken': {corrupt}: not a readable parquet file (")
+    assert lines[0].endswith(
+        "); re-export it, e.g. with Dataset.to_parquet or pandas.DataFrame.to_parquet"
+    )
+    assert (
+        lines[1]
+        == f"source 'missing': {tmp_path / 'nope.jsonl'}: no such file or folder; check the path"
+    )
+    assert lines[2] == (
+        f"source 'weird': {tmp_path / 'x.txt'}: cannot tell the format of 'x.txt' from its "
+        "extension; set format: json, jsonl, parquet or csv in the source block"
+    )
 
 
 def test_offline_hub_id_error_names_the_source(tmp_path, tiny_tokenizer):
     sources = [{"name": "orca", "hub": "Intel/orca_dpo_pairs", "split": "train"}]
-    with pytest.raises(SourceError, match=r"source 'orca': cannot read Intel/orca_dpo_pairs"):
+    with pytest.raises(
+        SourceError,
+        match=r"^source 'orca': Intel/orca_dpo_pairs: cannot load it from the Hugging Face Hub "
+        r"\(split='train'\): .*download the dataset and pass its local path$",
+    ):
         _merge(tmp_path, _config(sources), tiny_tokenizer)
 
 

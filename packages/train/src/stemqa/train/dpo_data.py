@@ -1,9 +1,10 @@
 """Load preference data for train-dpo: prompt/chosen/rejected, by split.
 
 Accepts what users have: a merge-datasets output folder (DatasetDict.save_to_disk + stats.json),
-any local jsonl/json/parquet/csv file or folder (the same data ``trl dpo --dataset_name`` reads),
-or a Hub dataset id. Rows are checked up front, so a malformed row names its source and index
-instead of failing inside tokenization an hour later.
+any local jsonl/ndjson/json/parquet/csv file or folder (the same data ``trl dpo --dataset_name``
+reads), or a Hub dataset id, all through the one reader `stemqa.train.dataset_files`. Rows are
+checked up front, so a malformed row names its file and 1-based line or row instead of failing
+inside tokenization an hour later.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stemqa.train.dataset_files import DatasetError, load_splits, row_where
+
 REQUIRED_COLUMNS = ("prompt", "chosen", "rejected")
-_FILE_TYPES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
-
-class PreferenceDataError(ValueError):
-    """The preference data cannot be used; the message names the source, split and row."""
+#: The preference data cannot be used; the message names the file, split and 1-based row. The
+#: reader's own error, so train-dpo reports unreadable files and bad rows the same way.
+PreferenceDataError = DatasetError
 
 
 @dataclass
@@ -30,41 +32,6 @@ class PreferenceData:
     source: str
     stats: dict[str, Any] | None = None
     recipe: dict[str, Any] | None = field(default=None)
-
-
-def _load_any(source: str, config: str | None):
-    from datasets import DatasetDict, load_dataset, load_from_disk
-
-    path = Path(source)
-    if path.is_dir() and (
-        (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
-    ):
-        loaded = load_from_disk(str(path))
-        return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
-    if path.is_file():
-        kind = _FILE_TYPES.get(path.suffix.lower())
-        if kind is None:
-            raise PreferenceDataError(
-                f"{source}: unsupported file type {path.suffix!r}; use jsonl, json, parquet or csv"
-            )
-        return load_dataset(kind, data_files={"train": str(path)})
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in _FILE_TYPES)
-        kinds = {_FILE_TYPES[f.suffix.lower()] for f in files}
-        stems = [f.stem for f in files]
-        if files and len(kinds) == 1 and len(set(stems)) == len(stems):
-            # One file per split, named by the split (train.jsonl, eval.jsonl, test.jsonl):
-            # map them by name; datasets' own patterns would fold eval.* into "test".
-            return load_dataset(kinds.pop(), data_files={f.stem: str(f) for f in files})
-    try:
-        return load_dataset(source, name=config)
-    except Exception as exc:
-        hint = (
-            "it is a local folder but holds no dataset files"
-            if path.is_dir()
-            else "it is not a local path, so it was looked up on the Hugging Face Hub"
-        )
-        raise PreferenceDataError(f"Could not load the dataset {source!r} ({hint}): {exc}") from exc
 
 
 def validate_split(dataset, source: str, split: str) -> None:
@@ -83,8 +50,8 @@ def validate_split(dataset, source: str, split: str) -> None:
             )
             if not ok:
                 raise PreferenceDataError(
-                    f"{source} [{split}] row {index}: {column!r} is empty or not text "
-                    f"({type(value).__name__}: {str(value)[:60]!r})"
+                    f"{row_where(source, split, index)}: {column!r} is empty or not text "
+                    f"({type(value).__name__}: {str(value)[:60]!r}); fix or remove that row"
                 )
 
 
@@ -104,7 +71,7 @@ def load_preference_data(
             "No data: pass --dataset_name (a merge-datasets folder, a jsonl file or a Hub id)"
         )
     splits = splits or {"train": "train", "eval": "eval", "test": "test"}
-    loaded = _load_any(source, config)
+    loaded = load_splits(source, config=config)
     out: dict[str, Any] = {}
     for role, name in splits.items():
         if name not in loaded:

@@ -16,20 +16,31 @@ where a question came from. Layouts:
 * ``jsonl``     — any prompt/answer jsonl: the prompt embeds the options, the answer is a letter,
   an index or the text of the right option.
 
-Errors name the file (or dataset id) and the row, so a bad row can be fixed in place.
+Files are read through the one reader, `stemqa.train.dataset_files`, so errors name the file
+(or dataset id) and the 1-based line (jsonl) or row (csv, json arrays, parquet, Hub), say what is
+wrong and what to do, and a bad row can be fixed in place.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from stemqa.core import LETTERS, MCQ
+from stemqa.train.dataset_files import (
+    EXTENSION_FORMATS,
+    DatasetError,
+    Row,
+    check_utf8,
+    csv_header,
+    iter_csv_rows,
+    iter_json_rows,
+    read_rows,
+)
 
 FORMATS = ("auto", "mmlu-hub", "mmlu-csv", "gpqa", "course", "jsonl")
 
@@ -78,8 +89,9 @@ _QUESTION_KEYS = ("question", "prompt", "input", "query")
 _ANSWER_KEYS = ("answer", "label", "target", "output", "gold")
 
 
-class MCQDataError(ValueError):
-    """A dataset row or file that cannot become an MCQ; the message names source and row."""
+#: A dataset row or file that cannot become an MCQ; the message names the file and 1-based line
+#: or row. The reader's own error, so eval-mcqa and train-mcqa report both the same way.
+MCQDataError = DatasetError
 
 
 def normalize_subject(name: str) -> str:
@@ -124,6 +136,10 @@ def _letter_to_index(value: Any, n_choices: int, where: str) -> int:
             raise MCQDataError(
                 f"{where}: answer {value!r} is not a letter ({LETTERS[:n_choices]}) or an index"
             )
+    if n_choices == 0:
+        raise MCQDataError(
+            f"{where}: the row has no options; give it its options before the answer"
+        )
     if not 0 <= index < n_choices:
         raise MCQDataError(
             f"{where}: answer {value!r} points outside the {n_choices} options "
@@ -165,27 +181,25 @@ def load_mmlu_csv(
     if wanted is not None and normalize_subject(name) not in wanted:
         return []
     out = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row_no, row in enumerate(csv.reader(handle), start=1):
-            where = f"{path}, row {row_no}"
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) < 4:
-                raise MCQDataError(
-                    f"{where}: expected 'question, option..., answer-letter' "
-                    f"(at least 4 columns), got {len(row)}"
-                )
-            question, *choices, answer = row
-            out.append(
-                _make_mcq(
-                    question,
-                    choices,
-                    _letter_to_index(answer, len(choices), where),
-                    subject=name,
-                    source=f"{path.name}:{row_no}",
-                    where=where,
-                )
+    check_utf8(path)
+    for row_no, row in iter_csv_rows(path, header=False):
+        where = f"{path}, row {row_no}"
+        if len(row) < 4:
+            raise MCQDataError(
+                f"{where}: {len(row)} fields; an MMLU csv row is 'question, option..., "
+                "answer-letter' (at least 4 fields, 6 in the original release)"
             )
+        question, *choices, answer = row
+        out.append(
+            _make_mcq(
+                question,
+                choices,
+                _letter_to_index(answer, len(choices), where),
+                subject=name,
+                source=f"{path.name}:{row_no}",
+                where=where,
+            )
+        )
     return out
 
 
@@ -220,52 +234,45 @@ def _make_mcq(
 
 def _load_rows(
     source: str | Path, *, config: str | None = None, split: str | None = None
-) -> tuple[Iterable[Mapping[str, Any]], str]:
-    """Rows of a local parquet/json/jsonl/csv file or a Hub dataset, through `datasets`.
-
-    Returns the rows and a label used in error messages.
-    """
-    from datasets import load_dataset
-
+) -> tuple[str, Iterable[Row]]:
+    """A label for MCQ sources and the rows of a local file or a Hub dataset, via the reader."""
     path = Path(source)
-    if path.exists():
-        suffix = path.suffix.lower()
-        builder = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}.get(
-            suffix
-        )
-        if builder is None:
-            raise MCQDataError(
-                f"{path}: unknown file type {suffix!r}; use .parquet, .jsonl, .json or .csv"
-            )
-        dataset = load_dataset(builder, data_files=str(path), split="train")
-        return dataset, str(path)
-    try:
-        dataset = load_dataset(str(source), config, split=split)
-    except Exception as exc:  # the Hub raises many types; the user needs the same advice
+    if path.is_file() and path.suffix.lower() not in EXTENSION_FORMATS:
         raise MCQDataError(
-            f"could not load dataset {source!r} (config={config!r}, split={split!r}): {exc}. "
-            "Pass an existing local file, or a Hub id reachable from this machine "
-            "(HF_HUB_OFFLINE/HF_DATASETS_OFFLINE must be unset, gated sets need `hf auth login`)."
-        ) from exc
-    return dataset, f"{source}[{config or 'default'}/{split}]"
+            f"{path}: unknown file type {path.suffix!r}; use .parquet, .jsonl, .ndjson, .json "
+            "or .csv"
+        )
+    return read_rows(source, split=split, config=config)
+
+
+_MIXED_LAYOUT = "put every row of a file in one layout, or split the file by layout"
 
 
 def mmlu_rows_to_mcqs(
-    rows: Iterable[Mapping[str, Any]], *, label: str, subjects: Iterable[str] | None = None
+    rows: Iterable[Row], *, label: str, subjects: Iterable[str] | None = None
 ) -> list[MCQ]:
     """cais/mmlu rows (question, subject, choices, answer:int) to MCQs."""
     wanted = expand_subjects(subjects)
     out = []
-    for row_no, row in enumerate(rows, start=1):
-        where = f"{label}, row {row_no}"
-        missing = [k for k in ("question", "choices", "answer") if k not in row]
+    for item in rows:
+        row, row_no, where = item.data, item.number, item.where
+        missing = [k for k in ("question", "choices", "answer") if row.get(k) is None]
         if missing:
-            raise MCQDataError(f"{where}: missing column(s) {missing} of the cais/mmlu schema")
-        choices = list(row["choices"] or [])
+            raise MCQDataError(
+                f"{where}: no {', '.join(repr(k) for k in missing)}, so this row is not in the "
+                f"cais/mmlu layout (question, choices, answer) of the first row; {_MIXED_LAYOUT}"
+            )
+        choices = row["choices"]
+        if not isinstance(choices, list | tuple) or not choices:
+            raise MCQDataError(
+                f"{where}: 'choices' must be a non-empty list of option texts, got "
+                f"{str(choices)[:60]!r}"
+            )
+        choices = list(choices)
         mcq = _make_mcq(
             row["question"],
             choices,
-            None if row["answer"] is None else _letter_to_index(row["answer"], len(choices), where),
+            _letter_to_index(row["answer"], len(choices), where),
             subject=row.get("subject") or None,
             source=f"{label}:{row_no}",
             where=where,
@@ -286,7 +293,7 @@ def load_mmlu_hub(
     wanted = expand_subjects(subjects)
     if config is None and not Path(source).exists():
         config = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else "all"
-    rows, label = _load_rows(source, config=config, split=split)
+    label, rows = _load_rows(source, config=config, split=split)
     return mmlu_rows_to_mcqs(rows, label=label, subjects=subjects)
 
 
@@ -303,7 +310,7 @@ def gpqa_order(key: str, n_choices: int, seed: int) -> list[int]:
 
 
 def gpqa_rows_to_mcqs(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[Row],
     *,
     label: str,
     seed: int = 0,
@@ -312,11 +319,13 @@ def gpqa_rows_to_mcqs(
     """GPQA rows to MCQs; option 0 before shuffling is the correct answer."""
     wanted = expand_subjects(subjects)
     out = []
-    for row_no, row in enumerate(rows, start=1):
-        where = f"{label}, row {row_no}"
+    for item in rows:
+        row, row_no, where = item.data, item.number, item.where
         missing = [c for c in _GPQA_COLUMNS if c not in row]
         if missing:
-            raise MCQDataError(f"{where}: missing GPQA column(s) {missing}")
+            raise MCQDataError(
+                f"{where}: missing GPQA column(s) {', '.join(missing)}; {_MIXED_LAYOUT}"
+            )
         options = [row["Correct Answer"]]
         options += [
             row[c]
@@ -324,7 +333,10 @@ def gpqa_rows_to_mcqs(
             if c in row
         ]
         if any(o is None or not str(o).strip() for o in options):
-            raise MCQDataError(f"{where}: an answer column is empty")
+            raise MCQDataError(
+                f"{where}: an answer column is empty; fill in 'Correct Answer' and every "
+                "'Incorrect Answer' column"
+            )
         key = str(row.get("Record ID") or row["Question"])
         order = gpqa_order(key, len(options), seed)
         domain = row.get("High-level domain") or None
@@ -352,7 +364,7 @@ def load_gpqa(
     """GPQA from the Hub (gated: accept its terms, then `hf auth login`) or a local csv/parquet."""
     if config is None and not Path(source).exists():
         config = "gpqa_main"
-    rows, label = _load_rows(source, config=config, split=split)
+    label, rows = _load_rows(source, config=config, split=split)
     return gpqa_rows_to_mcqs(rows, label=label, seed=seed, subjects=subjects)
 
 
@@ -367,33 +379,8 @@ def _strip_prompt_scaffolding(text: str) -> str:
     return _ANSWER_SUFFIX.sub("", _QUESTION_PREFIX.sub("", text.strip())).strip()
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        text = handle.read()
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise MCQDataError(f"{path}: invalid JSON: {exc}") from exc
-        for row_no, row in enumerate(rows, start=1):
-            if not isinstance(row, dict):
-                raise MCQDataError(f"{path}, row {row_no}: expected an object, got {row!r:.80}")
-            yield row_no, row
-        return
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise MCQDataError(f"{path}, line {line_no}: invalid JSON: {exc.msg}") from exc
-        if not isinstance(row, dict):
-            raise MCQDataError(f"{path}, line {line_no}: expected an object, got {line[:80]!r}")
-        yield line_no, row
-
-
 def embedded_rows_to_mcqs(
-    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    rows: Iterable[Row],
     *,
     label: str,
     question_key: str | None = None,
@@ -406,8 +393,8 @@ def embedded_rows_to_mcqs(
     """
     wanted = expand_subjects(subjects)
     out = []
-    for row_no, row in rows:
-        where = f"{label}, line {row_no}"
+    for item in rows:
+        row, where = item.data, item.where
         q_key = question_key or next((k for k in _QUESTION_KEYS if k in row), None)
         a_key = answer_key or next((k for k in _ANSWER_KEYS if k in row), None)
         if q_key is None or q_key not in row:
@@ -421,7 +408,15 @@ def embedded_rows_to_mcqs(
         try:
             parsed = MCQ.from_text(_strip_prompt_scaffolding(text))
         except ValueError as exc:
-            raise MCQDataError(f"{where}: cannot find the options in {q_key!r}: {exc}") from exc
+            hint = (
+                f"; this row has 'choices' (the cais/mmlu layout), unlike the file's first row: "
+                f"{_MIXED_LAYOUT}"
+                if "choices" in row
+                else "; list them after the question as 'A. ...' lines"
+            )
+            raise MCQDataError(
+                f"{where}: cannot find the options in {q_key!r}: {str(exc).rstrip('.')}{hint}"
+            ) from exc
         answer = None
         if a_key is not None and a_key in row and row[a_key] is not None:
             raw = row[a_key]
@@ -437,7 +432,7 @@ def embedded_rows_to_mcqs(
             parsed.choices,
             answer,
             subject=normalize_subject(subject) if subject else None,
-            source=f"{label}:{row_no}",
+            source=f"{label}:{item.number}",
             where=where,
         )
         if _keep(mcq, wanted):
@@ -454,8 +449,9 @@ def load_course_jsonl(
 ) -> list[MCQ]:
     """The course's jsonl (and any prompt/answer jsonl): options embedded in the question."""
     path = Path(path)
+    check_utf8(path)
     return embedded_rows_to_mcqs(
-        _iter_jsonl(path),
+        iter_json_rows(path),
         label=str(path),
         question_key=question_key,
         answer_key=answer_key,
@@ -470,21 +466,21 @@ def _sniff_file(path: Path) -> str:
     """Guess the layout of a local file from its first record."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), [])
+        header = csv_header(path)
         return "gpqa" if all(c in header for c in _GPQA_COLUMNS) else "mmlu-csv"
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         columns = set(pq.read_schema(path).names)
-    elif suffix in (".jsonl", ".json"):
-        first = next(_iter_jsonl(path), None)
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        check_utf8(path)
+        first = next(iter_json_rows(path), None)
         if first is None:
-            raise MCQDataError(f"{path}: file is empty")
-        columns = set(first[1])
+            raise MCQDataError(f"{path}: file is empty; give it one question per line")
+        columns = set(first.data)
     else:
         raise MCQDataError(
-            f"{path}: unknown file type {suffix!r}; use .csv, .parquet, .jsonl or .json"
+            f"{path}: unknown file type {suffix!r}; use .csv, .parquet, .jsonl, .ndjson or .json"
         )
     if all(c in columns for c in _GPQA_COLUMNS):
         return "gpqa"
