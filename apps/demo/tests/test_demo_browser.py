@@ -67,10 +67,13 @@ def test_1_upload_pdfs_and_see_them_listed(page, demo_server, course_pdfs, tmp_p
     expect(status).to_contain_text("notes.pdf: not a PDF")
     assert "notes.pdf" not in table.inner_text()
     assert rows(table) == 2
-    # uploads land in the data folder only: our copy and Gradio's upload cache
+    # uploads land in the data folder only; Gradio's temporary copies in cache/ are removed
+    # once ingested, and the refused file is not kept anywhere
     for pdf in pdfs:
         assert (demo_server.data_dir / "uploads" / pdf.name).is_file()
-        assert any((demo_server.data_dir / "cache").rglob(pdf.name))
+    cached = {p.name for p in (demo_server.data_dir / "cache").rglob("*.pdf")}
+    assert not cached & {pdf.name for pdf in pdfs} | {"notes.pdf"}, cached
+    assert not (demo_server.data_dir / "uploads" / "notes.pdf").exists()
 
 
 def test_2_search_shows_hits_with_scores(page) -> None:
@@ -156,7 +159,11 @@ def test_6_deleting_a_document_removes_it_from_search(page) -> None:
     page.locator("#docs-delete-choice input").click()
     page.get_by_role("option", name=target).click()
     page.locator("#docs-delete").click()
-    expect(page.locator("#docs-status")).to_contain_text(f"Deleted {target}")
+    # delete asks first; the document is still there until confirmed
+    expect(page.locator("#docs-delete-question")).to_contain_text(f"Delete {target}")
+    expect(page.locator("#docs-table")).to_contain_text(target)
+    page.locator("#docs-delete-yes").click()
+    expect(page.locator("#docs-delete-status")).to_contain_text(f"Deleted {target}")
     page.locator("#docs-query textarea, #docs-query input").first.fill("Gauss law electric flux")
     page.locator("#docs-search").click()
     hits = page.locator("#docs-hits")

@@ -59,3 +59,40 @@ def test_refuses_non_pdf_content_and_extension(tmp_path: Path) -> None:
 def test_refuses_oversized(tmp_path: Path, real_pdf: Path) -> None:
     with pytest.raises(UploadError, match="upload limit"):
         accept_pdf(real_pdf, real_pdf.name, tmp_path / "uploads", max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("U\u0308bungen.pdf", "Übungen.pdf"),  # macOS sends NFD: stored as NFC
+        ("Übungen.pdf", "Übungen.pdf"),
+        ("電磁気学 ノート.pdf", "電磁気学 ノート.pdf"),
+        ("\u202efdp.exe", "fdp.exe"),  # right-to-left override removed
+        ("a\u200bb\tc\r\n.pdf", "abc.pdf"),  # zero-width space and control characters removed
+        ("x\u00a0 y.pdf", "x y.pdf"),
+        ("ﬁle².pdf", "ﬁle².pdf"),  # NFC, not NFKC: what the user typed
+    ],
+)
+def test_unicode_names_are_kept_in_nfc(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+def test_numbered_name_keeps_both() -> None:
+    from stemqa.demo.uploads import numbered_name
+
+    assert numbered_name("a.pdf", {"b.pdf"}) == "a.pdf"
+    assert numbered_name("a.pdf", {"a.pdf", "a (2).pdf"}) == "a (3).pdf"
+
+
+def test_discard_temp_only_below_the_cache(tmp_path: Path) -> None:
+    from stemqa.demo.uploads import discard_temp
+
+    cache = tmp_path / "cache"
+    temp = cache / "abc123" / "x.pdf"
+    temp.parent.mkdir(parents=True)
+    temp.write_bytes(b"%PDF-")
+    outside = tmp_path / "mine.pdf"
+    outside.write_bytes(b"%PDF-")
+    discard_temp(temp, cache)
+    discard_temp(outside, cache)
+    assert not temp.parent.exists() and cache.is_dir() and outside.is_file()

@@ -48,16 +48,22 @@ def build_app(
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GRADIO_TEMP_DIR", str(settings.cache_dir))
     if services is None:
-        services = Services(settings, ModelService(gpu_decorator), IndexService(settings))
+        model = ModelService(gpu_decorator, max_batch_size=settings.max_batch_size)
+        services = Services(settings, model, IndexService(settings))
     services.index.open_async()
+    services.library.start_janitor()  # expired session libraries go at start and periodically
     if settings.load_model_on_start and settings.model:
         services.model.load_async(settings.model, settings.adapter, settings.quantization)
 
-    with gr.Blocks(title="stemqa", fill_width=False) as demo:
+    # Gradio's own upload cache cleanup: hourly, files older than a day (ours are removed once
+    # ingested; this catches uploads nobody pressed "Add" for).
+    with gr.Blocks(title="stemqa", fill_width=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "# stemqa\nA small open LLM answering STEM multiple-choice questions, "
             "optionally grounded in your PDFs."
         )
+        if settings.oauth_enabled:  # on a Space with hf_oauth: a persistent library per user
+            gr.LoginButton(elem_id="hf-login")
         banner = gr.Markdown(model_tab.banner_markdown(services), elem_id="status-banner")
         with gr.Tabs():
             with gr.Tab("MCQA", id="mcqa", elem_id="tab-mcqa"):
@@ -125,5 +131,7 @@ def launch(demo: gr.Blocks, settings: Settings, **kwargs: object) -> None:
         show_error=True,
         # Run history would keep every input in the browser, the Hub token field included.
         run_history=False,
+        auth=settings.auth_pairs(),
+        auth_message="Sign in: each user has a library of their own documents.",
         **kwargs,  # type: ignore[arg-type]
     )

@@ -53,6 +53,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--queue-size", "queue_size", "requests waiting before 'queue full' (default 64)", type=int)
     add("--max-new-tokens", "max_new_tokens", "default chat answer length (default 256)", type=int)
+    add(
+        "--max-batch-size",
+        "max_batch_size",
+        "MCQA questions of concurrent users scored in one forward pass (default 16; 1: one by one)",
+        type=int,
+    )
+    add(
+        "--read-only-library",
+        "read_only_library",
+        "visitors cannot change the shared library; each adds private documents instead",
+        action="store_true",
+    )
+    add(
+        "--session-ttl-minutes",
+        "session_ttl_minutes",
+        "remove a browser session's private documents after this long unused (default 1440)",
+        type=int,
+    )
+    add(
+        "--auth",
+        "auth",
+        "USER:PASS[,USER:PASS...]: require a login; each user keeps a persistent library "
+        "(prefer the variable: flags show in the process list)",
+    )
+    add(
+        "--hf-oauth",
+        "hf_oauth",
+        "show 'Sign in with Hugging Face' (default: on a Space with hf_oauth)",
+        action="store_true",
+    )
     parser.add_argument(
         "--no-model", action="store_true", help="start without loading a model (documents only)"
     )

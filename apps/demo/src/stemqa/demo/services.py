@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stemqa.demo.index_service import IndexService
+from stemqa.demo.library import Library
 from stemqa.demo.model_service import ModelService
 from stemqa.demo.settings import Settings
 
@@ -14,21 +15,24 @@ class Services:
     settings: Settings
     model: ModelService
     index: IndexService
+    library: Library = field(init=False)  # the shared index plus each caller's private one
+
+    def __post_init__(self) -> None:
+        self.library = Library(self.settings, self.index)
 
 
 def page_label(passage: object) -> str:
     """The printed page label when the PDF has one, else the 1-based page number."""
-    label = getattr(passage, "page_label", None)
-    if label:
-        return str(label)
-    page = getattr(passage, "page", None)
-    return str(page + 1) if page is not None else ""
+    from stemqa.core.retrieval import display_page
+
+    return display_page(passage)  # type: ignore[arg-type]
 
 
 def cite(passage: object) -> str:
-    """`file.pdf p. 3`: how a passage is named under answers."""
-    page = page_label(passage)
-    return f"{passage.source} p. {page}" if page else str(passage.source)  # type: ignore[attr-defined]
+    """`file.pdf p. 3`: core's one citation label."""
+    from stemqa.core.retrieval import cite as core_cite
+
+    return core_cite(passage)  # type: ignore[arg-type]
 
 
 def excerpt(text: str, limit: int = 360) -> str:

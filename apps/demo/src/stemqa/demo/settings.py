@@ -34,7 +34,13 @@ ENV_VARS: dict[str, str] = {
     "model_concurrency": "STEMQA_MODEL_CONCURRENCY",
     "queue_size": "STEMQA_QUEUE_SIZE",
     "max_new_tokens": "STEMQA_MAX_NEW_TOKENS",
+    "max_batch_size": "STEMQA_MAX_BATCH_SIZE",
+    "read_only_library": "STEMQA_READ_ONLY_LIBRARY",
+    "session_ttl_minutes": "STEMQA_SESSION_TTL_MINUTES",
+    "auth": "STEMQA_AUTH",
+    "hf_oauth": "STEMQA_HF_OAUTH",
 }
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -63,7 +69,13 @@ class Settings:
     model_concurrency: int = 1  # events that may hold the model at once
     queue_size: int = 64  # events waiting in Gradio's queue before users are told it is full
     max_new_tokens: int = 256
+    max_batch_size: int = 16  # MCQA prompts scored in one forward pass across users (1: one by one)
     load_model_on_start: bool = True
+    # Who may change the library (library.py): visitors can't change the shared one when set.
+    read_only_library: bool = False
+    session_ttl_minutes: int = 24 * 60  # a session's private documents, removed when unused
+    auth: str | None = None  # "USER:PASS[,USER:PASS…]": Gradio's login, persistent libraries
+    hf_oauth: bool | None = None  # "Sign in with Hugging Face"; default: on a Space with OAuth
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -79,7 +91,15 @@ class Settings:
                 f"quantization={self.quantization!r} is not one of {', '.join(QUANTIZATION_CHOICES)} "
                 f"(set {ENV_VARS['quantization']} or --quantization)"
             )
-        for key in ("port", "max_upload_mb", "model_concurrency", "queue_size", "max_new_tokens"):
+        for key in (
+            "port",
+            "max_upload_mb",
+            "model_concurrency",
+            "queue_size",
+            "max_new_tokens",
+            "max_batch_size",
+            "session_ttl_minutes",
+        ):
             value = getattr(self, key)
             if not isinstance(value, int) or value < (0 if key == "port" else 1):
                 raise SettingsError(
@@ -89,6 +109,31 @@ class Settings:
             raise SettingsError(
                 f"chroma_port is set but chroma_host is not (set {ENV_VARS['chroma_host']} or --chroma-host)"
             )
+
+        self.auth_pairs()  # a malformed --auth is a settings error, not a login that never works
+
+    def auth_pairs(self) -> list[tuple[str, str]] | None:
+        """--auth as Gradio's launch(auth=[(user, password), …]), None when not set."""
+        if not self.auth:
+            return None
+        pairs = []
+        for n, item in enumerate(self.auth.split(","), start=1):
+            user, sep, password = item.strip().partition(":")
+            if not sep or not user or not password:
+                # never echo the entry: it may hold a password
+                raise SettingsError(
+                    f"auth: entry {n} is not USER:PASS (set {ENV_VARS['auth']} or --auth, "
+                    "several separated by commas)"
+                )
+            pairs.append((user, password))
+        return pairs
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """HF OAuth: explicit setting, else on when the Space has OAuth (OAUTH_CLIENT_ID)."""
+        if self.hf_oauth is not None:
+            return self.hf_oauth
+        return bool(os.environ.get("OAUTH_CLIENT_ID"))
 
     @property
     def index_dir(self) -> Path:
@@ -123,6 +168,12 @@ class Settings:
 
 
 def _convert(name: str, type_name: object, raw: str, var: str) -> object:
+    if "bool" in str(type_name):
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{var}={raw!r}: {name} must be true or false (1/0, yes/no)")
     if "int" in str(type_name):
         try:
             return int(raw)

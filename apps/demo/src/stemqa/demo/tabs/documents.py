@@ -1,7 +1,10 @@
-"""Documents tab: the PDFs the app retrieves from. Add, list, delete, search.
+"""Documents tab: the PDFs the app retrieves from. Add, list, delete (after a confirmation), search.
 
-The index is the app's knowledge base, shared by everyone using this app instance (like a
-team's document folder); uploads are refused unless they are PDFs under the size limit.
+Two libraries show here: the shared one (everyone retrieves from it; visitors may not change it
+when the app runs with --read-only-library) and the caller's own (library.py). Every handler
+works out the caller from the request, never from a value the page sends, so one session can't
+list, search or delete another's documents. Problems are written into the status line next to
+the button that caused them, not into toasts that fade.
 """
 
 from __future__ import annotations
@@ -13,32 +16,54 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from stemqa.demo.index_service import IndexUnavailableError
+from stemqa.demo.library import (
+    KEEP_BOTH,
+    PRIVATE,
+    REPLACE,
+    SHARED,
+    LibraryError,
+    Owner,
+    owner_for,
+)
 from stemqa.demo.services import Services, excerpt, page_label
-from stemqa.demo.tabs.common import require_index
-from stemqa.demo.uploads import UploadError, accept_pdf
+from stemqa.demo.uploads import CheckedUpload, UploadError, check_pdf, discard_temp
 
 log = logging.getLogger(__name__)
 
-DOC_HEADERS = ["document", "pages", "chunks", "added"]
+DOC_HEADERS = ["document", "library", "pages", "chunks", "added"]
 HIT_HEADERS = ["score", "document", "page", "passage"]
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+SCOPE_LABELS = {SHARED: "shared", PRIVATE: "yours"}
+POLICIES = [("Keep both (the new one gets a number)", KEEP_BOTH), ("Replace it", REPLACE)]
 
 
-def _index(services: Services) -> Any:
-    return require_index(services, sticky=True)
+def _problem(exc: Exception) -> str:
+    return f"✗ {exc}"
 
 
-def documents_table(services: Services) -> tuple[pd.DataFrame, Any]:
-    """The documents table and the delete dropdown's choices, from the index itself."""
-    docs = _index(services).documents()
+def documents_table(services: Services, owner: Owner) -> tuple[pd.DataFrame, Any]:
+    """The documents table and the delete dropdown: what this caller may delete, nothing more."""
+    docs = services.library.documents(owner)
     rows = [
-        [d.source, d.pages, d.chunks, str(getattr(d, "added", "") or "")[:19].replace("T", " ")]
+        [d.source, SCOPE_LABELS[d.scope], d.pages, d.chunks, d.added[:19].replace("T", " ")]
         for d in docs
     ]
-    names = [d.source for d in docs]
+    deletable = [
+        (f"{d.source} ({SCOPE_LABELS[d.scope]})", f"{d.scope}:{d.source}")
+        for d in docs
+        if d.scope == PRIVATE or services.library.shared_writable
+    ]
     return pd.DataFrame(rows, columns=DOC_HEADERS), gr.Dropdown(
-        choices=names, value=names[0] if names else None
+        choices=deletable, value=deletable[0][1] if deletable else None
     )
+
+
+def _table_or_empty(services: Services, owner: Owner) -> tuple[pd.DataFrame, Any]:
+    try:
+        return documents_table(services, owner)
+    except IndexUnavailableError:
+        return pd.DataFrame(columns=DOC_HEADERS), gr.Dropdown(choices=[], value=None)
 
 
 def _upload_name(file: Any) -> tuple[str, str]:
@@ -48,67 +73,116 @@ def _upload_name(file: Any) -> tuple[str, str]:
     return str(path), str(original)
 
 
-def add_documents(services: Services, files: list[Any] | None, progress: gr.Progress):
-    if not files:
-        raise gr.Error("Choose one or more PDF files first.")
-    settings = services.settings
-    max_bytes = settings.max_upload_mb * 1_000_000
-    accepted, lines = [], []
+def _check(services: Services, files: list[Any]) -> tuple[list[CheckedUpload], list[str]]:
+    """Checked uploads and one line per refused file (whose temporary copy is removed)."""
+    max_bytes = services.settings.max_upload_mb * 1_000_000
+    checked, lines = [], []
     for file in files:
         temp, original = _upload_name(file)
         try:
-            accepted.append(accept_pdf(temp, original, settings.uploads_dir, max_bytes=max_bytes))
-        except UploadError as exc:
-            lines.append(f"✗ {exc}")
-    index = _index(services)
-    if accepted:
-        progress(0, desc="Reading and indexing PDFs")
-        with services.index.write_lock:
-            # Index.add calls progress(fraction, desc=...), gr.Progress's own signature.
-            report = index.add([a.path for a in accepted], progress=progress)
-        lines.extend(_describe_report(report, accepted))
-    table, dropdown = documents_table(services)
-    return "\n\n".join(lines), table, dropdown, None
+            checked.append(check_pdf(temp, original, max_bytes=max_bytes))
+        except (UploadError, OSError) as exc:
+            lines.append(_problem(exc))
+            discard_temp(temp, services.settings.cache_dir)
+    return checked, lines
 
 
-def _describe_report(report: Any, accepted: list[Any]) -> list[str]:
-    """One line per file from the IngestReport: added, unchanged, or why it was skipped."""
-    skipped = {Path(s.path).name: s.reason for s in report.skipped}
-    lines = []
-    for a in accepted:
-        if a.name in skipped:
-            lines.append(f"✗ {a.name}: {skipped.pop(a.name)}")
-        else:
-            lines.append(f"✓ {a.name} added")
-    lines.extend(f"✗ {name}: {reason}" for name, reason in skipped.items())
-    lines.append(
-        f"{report.files} file(s) indexed ({report.pages} pages, {report.chunks} new chunks), "
-        f"{report.unchanged} already up to date, in {report.seconds:.1f} s."
-    )
-    return lines
+def _hide() -> Any:
+    return gr.Row(visible=False)
 
 
-def delete_document(services: Services, source: str | None):
-    if not source:
-        raise gr.Error("Choose a document to delete.")
-    with services.index.write_lock:
-        removed = _index(services).delete(source)
-    uploaded = (services.settings.uploads_dir / Path(source).name).resolve()
-    if uploaded.parent == services.settings.uploads_dir.resolve() and uploaded.is_file():
-        uploaded.unlink()
-    table, dropdown = documents_table(services)
-    return f"Deleted {source} ({removed} chunks).", table, dropdown
+def add_documents(
+    services: Services,
+    owner: Owner,
+    files: list[Any] | None,
+    scope: str,
+    policy: str,
+    progress: Any = None,
+    *,
+    confirmed: bool = False,
+):
+    """Handler: (status, table, delete choices, files, confirm row, confirm text).
+
+    With "replace" and a name that holds different content, nothing is changed yet: the
+    confirmation row asks first, and its button calls this again with `confirmed`.
+    """
+    if not files:
+        table, dropdown = _table_or_empty(services, owner)
+        return "✗ Choose one or more PDF files first.", table, dropdown, None, _hide(), ""
+    library = services.library
+    checked, lines = _check(services, files)
+    try:
+        if checked and policy == REPLACE and not confirmed:
+            clashes = library.clashes(owner, scope, checked)
+            if clashes:
+                names = ", ".join(f"{d.source} ({d.pages} pages)" for d in clashes)
+                question = (
+                    f"**Replace {names}?** The new upload takes its place for everyone who "
+                    "retrieves from this library."
+                    if scope == SHARED
+                    else f"**Replace {names}?** The new upload takes its place."
+                )
+                table, dropdown = documents_table(services, owner)
+                return "\n\n".join(lines), table, dropdown, files, gr.Row(visible=True), question
+        if checked:
+            lines += library.add(owner, scope, checked, policy=policy, progress=progress)
+    except (IndexUnavailableError, LibraryError) as exc:
+        lines.append(_problem(exc))
+    for upload in checked:
+        discard_temp(upload.temp, services.settings.cache_dir)  # don't let cache/ fill up
+    table, dropdown = _table_or_empty(services, owner)
+    return "\n\n".join(lines), table, dropdown, None, _hide(), ""
 
 
-def search(services: Services, query: str, k: float, mode: str) -> pd.DataFrame:
+def cancel_replace(services: Services, files: list[Any] | None):
+    for file in files or []:
+        discard_temp(_upload_name(file)[0], services.settings.cache_dir)
+    return "Nothing was replaced.", None, _hide(), ""
+
+
+def ask_delete(services: Services, owner: Owner, choice: str | None):
+    """First click on Delete: say what will go, and show the confirmation buttons."""
+    if not choice:
+        return "✗ Choose a document to delete.", _hide(), ""
+    scope, _, source = choice.partition(":")
+    where = "the shared library (for everyone)" if scope == SHARED else "your documents"
+    return "", gr.Row(visible=True), f"**Delete {source} from {where}?** This cannot be undone."
+
+
+def delete_document(services: Services, owner: Owner, choice: str | None):
+    """Confirmed: delete it. Returns (status, table, delete choices, confirm row, text)."""
+    table, dropdown = _table_or_empty(services, owner)
+    if not choice:
+        return "✗ Choose a document to delete.", table, dropdown, _hide(), ""
+    scope, _, source = choice.partition(":")
+    try:
+        removed = services.library.delete(owner, scope, source)
+    except (IndexUnavailableError, LibraryError) as exc:
+        return _problem(exc), table, dropdown, _hide(), ""
+    table, dropdown = _table_or_empty(services, owner)
+    if not removed:
+        return f"✗ {source} is not in your libraries.", table, dropdown, _hide(), ""
+    return f"Deleted {source} ({removed} chunks).", table, dropdown, _hide(), ""
+
+
+def search(services: Services, owner: Owner, query: str, k: float, mode: str):
+    """Handler: (hits, message under the search box)."""
+    empty = pd.DataFrame(columns=HIT_HEADERS)
     if not (query or "").strip():
-        raise gr.Error("Type something to search for.")
-    hits = _index(services).query(query.strip(), k=int(k), mode=mode)
+        return empty, "✗ Type something to search for."
+    try:
+        hits = services.library.query(owner, query.strip(), k=int(k), mode=mode)
+    except IndexUnavailableError as exc:
+        return empty, _problem(exc)
     rows = [[round(float(h.score), 3), h.source, page_label(h), excerpt(h.text)] for h in hits]
-    return pd.DataFrame(rows, columns=HIT_HEADERS)
+    return pd.DataFrame(rows, columns=HIT_HEADERS), "" if rows else "No documents to search yet."
 
 
 def build(services: Services, demo: gr.Blocks) -> None:
+    library = services.library
+    scopes = [("Only me", PRIVATE)]
+    if library.shared_writable:
+        scopes.insert(0, ("Shared library (everyone)", SHARED))
     with gr.Row():
         with gr.Column(scale=2):
             files = gr.File(
@@ -117,7 +191,26 @@ def build(services: Services, demo: gr.Blocks) -> None:
                 file_types=[".pdf"],
                 elem_id="docs-upload",
             )
+            scope = gr.Radio(
+                scopes,
+                value=scopes[0][1],
+                label="Add to",
+                info=None
+                if library.shared_writable
+                else "The shared library is read-only here; your documents are yours only.",
+                elem_id="docs-scope",
+            )
+            policy = gr.Radio(
+                POLICIES,
+                value=KEEP_BOTH,
+                label="If a document of that name has other content",
+                elem_id="docs-policy",
+            )
             add = gr.Button("Add to index", variant="primary", elem_id="docs-add")
+            with gr.Row(visible=False, elem_id="docs-replace-confirm") as replace_row:
+                replace_text = gr.Markdown(elem_id="docs-replace-question")
+                replace_yes = gr.Button("Replace", variant="stop", elem_id="docs-replace-yes")
+                replace_no = gr.Button("Cancel", elem_id="docs-replace-no")
             status = gr.Markdown(elem_id="docs-status")
         with gr.Column(scale=3):
             table = gr.Dataframe(
@@ -132,6 +225,11 @@ def build(services: Services, demo: gr.Blocks) -> None:
                 )
                 delete = gr.Button("Delete", variant="stop", scale=1, elem_id="docs-delete")
                 refresh = gr.Button("Refresh", scale=1, elem_id="docs-refresh")
+            with gr.Row(visible=False, elem_id="docs-delete-confirm") as delete_row:
+                delete_text = gr.Markdown(elem_id="docs-delete-question")
+                delete_yes = gr.Button("Delete", variant="stop", elem_id="docs-delete-yes")
+                delete_no = gr.Button("Cancel", elem_id="docs-delete-no")
+            delete_status = gr.Markdown(elem_id="docs-delete-status")
     with gr.Row():
         query = gr.Textbox(
             label="Search", placeholder="e.g. Gauss's law", scale=4, elem_id="docs-query"
@@ -139,6 +237,7 @@ def build(services: Services, demo: gr.Blocks) -> None:
         k = gr.Slider(1, 20, value=5, step=1, label="Hits (k)", scale=1)
         mode = gr.Radio(list(SEARCH_MODES), value="hybrid", label="Mode", scale=2)
         go = gr.Button("Search", scale=1, elem_id="docs-search")
+    search_status = gr.Markdown(elem_id="docs-search-status")
     hits = gr.Dataframe(
         headers=HIT_HEADERS,
         label="Top hits",
@@ -148,37 +247,83 @@ def build(services: Services, demo: gr.Blocks) -> None:
         elem_id="docs-hits",
     )
 
-    def on_add(files, progress=gr.Progress()):  # noqa: B008 (Gradio's documented idiom)
-        return add_documents(services, files, progress)
+    # Handlers take the caller from the request (and the HF profile when signed in): the page
+    # cannot name another owner.
+    def on_add(
+        files,
+        scope,
+        policy,
+        request: gr.Request,
+        profile: gr.OAuthProfile | None,
+        progress=gr.Progress(),  # noqa: B008 (Gradio's documented idiom)
+    ):
+        return add_documents(services, owner_for(request, profile), files, scope, policy, progress)
 
-    add.click(
-        on_add,
+    def on_replace(
+        files,
+        scope,
+        request: gr.Request,
+        profile: gr.OAuthProfile | None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        owner = owner_for(request, profile)
+        return add_documents(services, owner, files, scope, REPLACE, progress, confirmed=True)
+
+    def on_ask_delete(choice, request: gr.Request, profile: gr.OAuthProfile | None):
+        return ask_delete(services, owner_for(request, profile), choice)
+
+    def on_delete(choice, request: gr.Request, profile: gr.OAuthProfile | None):
+        return delete_document(services, owner_for(request, profile), choice)
+
+    def on_table(request: gr.Request, profile: gr.OAuthProfile | None):
+        return _table_or_empty(services, owner_for(request, profile))
+
+    def on_search(q, n, m, request: gr.Request, profile: gr.OAuthProfile | None):
+        return search(services, owner_for(request, profile), q, n, m)
+
+    write = {"concurrency_id": "index-write", "concurrency_limit": 1, "api_visibility": "private"}
+    add_outputs = [status, table, to_delete, files, replace_row, replace_text]
+    # The progress bar is drawn on the status line only, not on every output.
+    add.click(on_add, [files, scope, policy], add_outputs, show_progress_on=[status], **write)
+    replace_yes.click(on_replace, [files, scope], add_outputs, show_progress_on=[status], **write)
+    replace_no.click(
+        lambda f: cancel_replace(services, f),
         inputs=files,
-        outputs=[status, table, to_delete, files],
-        concurrency_id="index-write",
-        concurrency_limit=1,
+        outputs=[status, files, replace_row, replace_text],
         api_visibility="private",
     )
     delete.click(
-        lambda source: delete_document(services, source),
+        on_ask_delete,
         inputs=to_delete,
-        outputs=[status, table, to_delete],
-        concurrency_id="index-write",
-        concurrency_limit=1,
+        outputs=[delete_status, delete_row, delete_text],
         api_visibility="private",
     )
-    refresh.click(
-        lambda: documents_table(services), outputs=[table, to_delete], api_visibility="private"
+    delete_yes.click(
+        on_delete,
+        inputs=to_delete,
+        outputs=[delete_status, table, to_delete, delete_row, delete_text],
+        **write,
     )
+    delete_no.click(
+        lambda: ("", _hide(), ""),
+        outputs=[delete_status, delete_row, delete_text],
+        api_visibility="private",
+    )
+    # A confirmation is for the document it names: choosing another one withdraws it.
+    to_delete.change(
+        lambda: ("", _hide(), ""),
+        outputs=[delete_status, delete_row, delete_text],
+        queue=False,
+        api_visibility="private",
+    )
+    refresh.click(on_table, outputs=[table, to_delete], api_visibility="private")
     gr.on(
         [go.click, query.submit],
-        lambda q, n, m: search(services, q, n, m),
+        on_search,
         inputs=[query, k, mode],
-        outputs=hits,
+        outputs=[hits, search_status],
         api_name="search",
         concurrency_limit=4,
     )
-    # Fill the table when a browser opens the app (each session gets the current list).
-    demo.load(
-        lambda: documents_table(services), outputs=[table, to_delete], api_visibility="private"
-    )
+    # Fill the table when a browser opens the app (each session gets its own view).
+    demo.load(on_table, outputs=[table, to_delete], api_visibility="private")

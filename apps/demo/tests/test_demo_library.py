@@ -1,0 +1,144 @@
+"""The shared and private libraries on real PDFs and real Chroma indexes (no server, no browser).
+
+One module-scoped data folder: embedding the two small course PDFs is the slow part, so the
+steps below build on each other in order, as a user's session would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from stemqa.demo.index_service import IndexService
+from stemqa.demo.library import (
+    KEEP_BOTH,
+    PRIVATE,
+    REPLACE,
+    SHARED,
+    Library,
+    LibraryError,
+    owner_for,
+)
+from stemqa.demo.settings import Settings
+from stemqa.demo.uploads import check_pdf
+
+pytestmark = pytest.mark.slow
+
+PDFS = Path(__file__).resolve().parents[3] / "tests" / "data" / "pdfs"
+SMALL = PDFS / "PHY102_Electromagnetism.pdf"  # 5 pages
+OTHER = PDFS / "PHY202_Statistical_Mechanics.pdf"  # 9 pages
+
+
+class Request:  # what the handlers read from gr.Request
+    def __init__(self, session_hash: str, username: str | None = None) -> None:
+        self.session_hash, self.username = session_hash, username
+
+
+def upload(tmp: Path, pdf: Path, name: str):
+    """A browser upload: a temporary copy plus the name the browser sent."""
+    temp = tmp / "gradio" / str(time.monotonic_ns()) / pdf.name
+    temp.parent.mkdir(parents=True)
+    shutil.copyfile(pdf, temp)
+    return check_pdf(temp, name, max_bytes=50_000_000)
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory) -> Library:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), load_model_on_start=False)
+    return Library(settings, IndexService(settings))
+
+
+def test_owner_is_user_then_session_and_never_a_path() -> None:
+    assert owner_for(Request("abc", "alice")).persistent
+    assert owner_for(Request("abc", "alice")).key != owner_for(Request("xyz", "alice ")).key
+    session = owner_for(Request("../../etc"))
+    assert not session.persistent and "/" not in session.key and ".." not in session.key
+    assert owner_for(Request("a_b")).key != owner_for(Request("a b")).key  # no slug collision
+
+
+def test_shared_uploads_keep_both_replace_and_see_the_index_after_each_file(
+    lib: Library, tmp_path: Path
+) -> None:
+    me = owner_for(Request("s1"))
+    lines = lib.add(me, SHARED, [upload(tmp_path, SMALL, "Übungen.pdf")])
+    assert lines == ["✓ Übungen.pdf added (5 pages)"], lines
+    # same name, other content: kept both under a numbered name, nothing silently replaced
+    lines = lib.add(me, SHARED, [upload(tmp_path, OTHER, "Übungen.pdf")], policy=KEEP_BOTH)
+    assert lines[0].startswith("✓ Übungen.pdf added as Übungen (2).pdf"), lines
+    docs = {d.source: d for d in lib.documents(me)}
+    assert docs["Übungen.pdf"].pages == 5 and docs["Übungen (2).pdf"].pages == 9
+    assert (lib.settings.uploads_dir / "Übungen (2).pdf").is_file()
+    # the same content again under its own name: unchanged, not a third copy
+    assert lib.add(me, SHARED, [upload(tmp_path, OTHER, "Übungen (2).pdf")])[0].startswith("=")
+    lib.delete(me, SHARED, "Übungen (2).pdf")
+    # one batch: replace Übungen.pdf (5 pages) by OTHER, then add the old content as old.pdf.
+    # The second file's duplicate check must see the index after the first file: old content
+    # is gone from the index by then, so it goes in instead of being refused.
+    batch = [upload(tmp_path, OTHER, "Übungen.pdf"), upload(tmp_path, SMALL, "old.pdf")]
+    progress: list[float] = []
+    lines = lib.add(
+        me, SHARED, batch, policy=REPLACE, progress=lambda f, desc="": progress.append(f)
+    )
+    assert lines == ["✓ replaced Übungen.pdf (5 → 9 pages)", "✓ old.pdf added (5 pages)"], lines
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) > 4
+    assert {d.source for d in lib.documents(me)} == {"Übungen.pdf", "old.pdf"}
+    assert lib.settings.uploads_dir.joinpath("Übungen.pdf").read_bytes() == OTHER.read_bytes()
+    assert not list(lib.settings.uploads_dir.glob(".*"))  # no backup left behind
+
+
+def test_refused_files_do_not_stay_in_uploads(lib: Library, tmp_path: Path) -> None:
+    me = owner_for(Request("s1"))
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + os.urandom(2000))  # passes the magic check only
+    refused = [
+        upload(tmp_path, broken, "broken.pdf"),
+        upload(tmp_path, SMALL, "twin.pdf"),  # content already there as old.pdf
+    ]
+    lines = lib.add(me, SHARED, refused)
+    assert lines[0].startswith("✗ broken.pdf:"), lines
+    assert lines[1] == "✗ twin.pdf: same content as old.pdf, already in the library.", lines
+    names = {p.name for p in lib.settings.uploads_dir.iterdir()}
+    assert names == {"Übungen.pdf", "old.pdf"}, names
+
+
+def test_private_libraries_are_isolated_and_expire(lib: Library, tmp_path: Path) -> None:
+    alice, bob = owner_for(Request("alice-session")), owner_for(Request("bob-session"))
+    # a private upload under a shared name gets its own name, so a citation names one file
+    lines = lib.add(alice, PRIVATE, [upload(tmp_path, OTHER, "notes.pdf")])
+    assert lines == ["✗ notes.pdf: same content as Übungen.pdf, already in the shared library."]
+    mine = tmp_path / "mine.pdf"
+    src = sorted(PDFS.glob("MTH102*.pdf"))[0]
+    shutil.copyfile(src, mine)
+    assert lib.add(alice, PRIVATE, [upload(tmp_path, mine, "old.pdf")])[0].startswith(
+        "✓ old.pdf added as old (2).pdf"
+    )
+    assert {(d.source, d.scope) for d in lib.documents(alice)} >= {("old (2).pdf", PRIVATE)}
+    assert all(d.scope == SHARED for d in lib.documents(bob))
+    question = "real analysis sequences convergence"
+    assert any(p.source == "old (2).pdf" for p in lib.query(alice, question, k=5))
+    assert all(p.source != "old (2).pdf" for p in lib.query(bob, question, k=5))
+    assert lib.delete(bob, PRIVATE, "old (2).pdf") == 0  # bob can't delete alice's
+    assert lib.locate(bob, "old (2).pdf") is None
+    assert lib.locate(alice, "old (2).pdf") == lib.folder(alice) / "uploads" / "old (2).pdf"
+    # expiry: alice's session library goes once unused for longer than the TTL
+    assert lib.expire() == []
+    assert lib.expire(now=time.time() + lib.ttl + 5) == [alice.key]
+    assert not lib.folder(alice).exists()
+    assert all(d.scope == SHARED for d in lib.documents(alice))
+
+
+def test_read_only_shared_library(lib: Library, tmp_path: Path) -> None:
+    me = owner_for(Request("s3"))
+    lib.settings.read_only_library = True
+    try:
+        with pytest.raises(LibraryError, match="read-only"):
+            lib.add(me, SHARED, [upload(tmp_path, SMALL, "x.pdf")])
+        with pytest.raises(LibraryError, match="read-only"):
+            lib.delete(me, SHARED, "old.pdf")
+        assert "old.pdf" in {d.source for d in lib.documents(me)}
+    finally:
+        lib.settings.read_only_library = False
