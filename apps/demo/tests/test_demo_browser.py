@@ -72,7 +72,7 @@ def test_1_upload_pdfs_and_see_them_listed(page, demo_server, course_pdfs, tmp_p
     for pdf in pdfs:
         assert (demo_server.data_dir / "uploads" / pdf.name).is_file()
     cached = {p.name for p in (demo_server.data_dir / "cache").rglob("*.pdf")}
-    assert not cached & {pdf.name for pdf in pdfs} | {"notes.pdf"}, cached
+    assert not cached & ({pdf.name for pdf in pdfs} | {"notes.pdf"}), cached
     assert not (demo_server.data_dir / "uploads" / "notes.pdf").exists()
 
 
