@@ -4,7 +4,8 @@ Why a service object: loading phi-2 takes minutes (or fails: offline, out of mem
 and the documents tab must work meanwhile, so loading runs on a thread and every model-using
 handler asks `require()` for the model, getting a message that says what failed and how to fix
 it instead of a stack trace. Inference holds one lock: a single model instance is not safe to
-drive from several threads at once, and Gradio runs handlers on a thread pool.
+drive from several threads at once, and Gradio runs handlers on a thread pool. MCQA scoring
+goes through a micro-batching queue (batching.py), so concurrent users share forward passes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from stemqa.demo.batching import ScoreBatcher
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +86,17 @@ class _StopOnEvent:
         )
 
 
-def score_prompts(model: Any, tokenizer: Any, prompts: list[str], options: str) -> list[Any]:
-    """Letter scores for prompts: the GPU part of an MCQA answer (picklable in and out)."""
+def score_prompts(
+    model: Any, tokenizer: Any, prompts: list[str], options: str | list[str]
+) -> list[Any]:
+    """Letter scores for prompts: the GPU part of an MCQA answer (picklable in and out).
+
+    ``options`` is one letter string per prompt (or one for all), so a batch can mix questions
+    with different numbers of options; the whole batch is one forward pass.
+    """
     from stemqa.core import score_letters
 
-    return score_letters(model, tokenizer, prompts, options=options)
+    return score_letters(model, tokenizer, prompts, options=options, batch_size=len(prompts))
 
 
 def generate_pieces(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> Iterator[str]:
@@ -132,7 +141,13 @@ def generate_pieces(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int
 
 
 class ModelService:
-    def __init__(self, gpu_decorator: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        gpu_decorator: Callable[[Any], Any] | None = None,
+        *,
+        max_batch_size: int = 16,
+        max_wait_ms: float = 0.0,
+    ) -> None:
         # ZeroGPU's spaces.GPU (or identity) wraps only the pure model-running functions.
         decorate = gpu_decorator or (lambda fn: fn)
         self._score_fn = decorate(score_prompts)
@@ -140,6 +155,12 @@ class ModelService:
         self._state = ModelState(NOT_LOADED, message="No model loaded yet.")
         self._state_lock = threading.Lock()
         self._infer_lock = threading.Lock()
+        self.batcher = ScoreBatcher(
+            self._score_fn,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            lock=self._infer_lock,
+        )
         self._model: Any = None
         self._tokenizer: Any = None
         self._loaded_name: str | None = None  # what answers now, while another loads or failed
@@ -254,15 +275,17 @@ class ModelService:
         )
 
     # -- inference -------------------------------------------------------------------------
-    def max_prompt_tokens(self, tokenizer: Any, model: Any, cap: int = 2048) -> int:
-        """The model's context length (phi-2: 2048), so prompts are trimmed to what fits."""
-        n = getattr(getattr(model, "config", None), "max_position_embeddings", None) or cap
-        return int(min(n, cap))
+    def score_fn(
+        self, model: Any, tokenizer: Any, prompts: Sequence[str], letters: Sequence[str]
+    ) -> list[Any]:
+        """The answer engine's ``score_fn``: letter scores through the batching queue."""
+        return self.batcher.score(model, tokenizer, prompts, letters)
 
-    def score(self, prompts: Sequence[str], options: str) -> list[Any]:
+    def score(self, prompts: Sequence[str], options: str | Sequence[str]) -> list[Any]:
+        """Letter scores of prompts with the loaded model (batched with other callers)."""
         model, tokenizer = self.require()
-        with self._infer_lock:
-            return self._score_fn(model, tokenizer, list(prompts), options)
+        letters = [options] * len(prompts) if isinstance(options, str) else list(options)
+        return self.batcher.score(model, tokenizer, prompts, letters)
 
     def stream(self, prompt: str, *, max_new_tokens: int, session: str) -> Iterator[str]:
         """Yield the growing answer; `stop(session)` or closing this generator ends it.

@@ -62,19 +62,20 @@ def bot_turn(
 ):
     """Generator: yields the history with the assistant's answer growing token by token."""
     from stemqa.core import chat_prompt
+    from stemqa.core.answering import chat_passages, context_window
 
     messages = to_prompt_messages(history or [])
     if not messages or messages[-1]["role"] != "user":
         return
     passages = []
-    if use_docs:
-        passages = require_index(services).query(messages[-1]["content"], k=int(k))
+    if use_docs:  # the answer engine's chat retrieval: the message is the query
+        passages = chat_passages(messages[-1]["content"], require_index(services), k=int(k))
     model, tokenizer = require_model(services)
     prompt = chat_prompt(
         messages,
         tokenizer=tokenizer,
         context=[p.text for p in passages],
-        max_tokens=services.model.max_prompt_tokens(tokenizer, model),
+        max_tokens=context_window(model),
         reserve_tokens=int(max_new_tokens),
     )
     shown = [{"role": m["role"], "content": message_text(m)} for m in history]

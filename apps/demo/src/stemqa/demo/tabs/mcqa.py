@@ -12,7 +12,8 @@ import time
 import gradio as gr
 import pandas as pd
 
-from stemqa.demo.services import Services, excerpt, page_label
+from stemqa.core.retrieval import display_page
+from stemqa.demo.services import Services, excerpt
 from stemqa.demo.tabs.common import require_index, require_model
 
 EXAMPLE_QUESTION = (
@@ -58,41 +59,48 @@ def letter_html(letter: str, choice: str, confidence: float) -> str:
 
 
 def answer(services: Services, question: str, options: str, use_docs: bool, k: float):
-    """Handler: returns (answer html, probabilities frame, passages frame, prompt, latency)."""
-    from stemqa.core import build_mcq_prompt, format_question
+    """Handler: returns (answer html, probabilities frame, passages frame, prompt, latency).
+
+    The answer comes from the shared answer engine (stemqa.core.answering), exactly as
+    eval-mcqa computes it: same retrieval query, same prompt fitted to the same window, same
+    letter scoring. Scoring goes through the model service's batching queue, so concurrent
+    users share forward passes.
+    """
+    from stemqa.core.answering import context_window, prepare_mcqs, score_prepared
 
     start = time.perf_counter()
     mcq = parse_mcq(question, options)
-    passages = []
-    retrieval_ms = 0.0
-    if use_docs:
-        index = require_index(services)
-        t0 = time.perf_counter()
-        passages = index.query(format_question(mcq), k=int(k))
-        retrieval_ms = (time.perf_counter() - t0) * 1000
+    retriever = require_index(services) if use_docs else None
     model, tokenizer = require_model(services)
-    prompt = build_mcq_prompt(
-        mcq,
-        context=[p.text for p in passages] or None,
-        tokenizer=tokenizer,
-        max_tokens=services.model.max_prompt_tokens(tokenizer, model),
-    )
     t0 = time.perf_counter()
-    score = services.model.score([prompt], mcq.letters)[0]
+    prepared = prepare_mcqs(
+        [mcq], tokenizer, retriever=retriever, k=int(k), max_tokens=context_window(model)
+    )
+    retrieval_ms = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    (result,) = score_prepared(model, tokenizer, prepared, score_fn=services.model.score_fn)
     model_ms = (time.perf_counter() - t0) * 1000
-    letter = score.letter
-    choice = mcq.choices[mcq.letters.index(letter)]
+    return render_answer(result, retrieval_ms, model_ms, (time.perf_counter() - start) * 1000)
+
+
+def render_answer(result, retrieval_ms: float, model_ms: float, total_ms: float):
+    """The tab's outputs for one engine Answer."""
+    mcq = result.mcq
     probs = pd.DataFrame(
-        {"option": list(mcq.letters), "probability": [score.probs[c] for c in mcq.letters]}
+        {"option": list(mcq.letters), "probability": [result.probs[c] for c in mcq.letters]}
     )
-    rows = [[p.source, page_label(p), round(float(p.score), 3), excerpt(p.text)] for p in passages]
+    rows = [
+        [p.source, display_page(p), round(float(p.score), 3), excerpt(p.text)]
+        for p in result.passages
+    ]
     table = pd.DataFrame(rows, columns=PASSAGE_HEADERS)
-    total_ms = (time.perf_counter() - start) * 1000
     latency = (
-        f"**{total_ms:.0f} ms** in all: retrieval {retrieval_ms:.0f} ms, model {model_ms:.0f} ms. "
-        f"The option letters hold {score.mass:.1%} of the model's next-token probability."
+        f"**{total_ms:.0f} ms** in all: retrieval and prompt {retrieval_ms:.0f} ms, model "
+        f"{model_ms:.0f} ms. The option letters hold {result.mass:.1%} of the model's "
+        "next-token probability."
     )
-    return letter_html(letter, choice, score.probs[letter]), probs, table, prompt, latency
+    html_answer = letter_html(result.letter, result.choice, result.confidence)
+    return html_answer, probs, table, result.prompt, latency
 
 
 def build(services: Services) -> None:
@@ -154,6 +162,8 @@ def build(services: Services) -> None:
         inputs=[question, options, use_docs, k],
         outputs=[letter, probs, passages, prompt, latency],
         api_name="mcqa",
-        concurrency_id="model",
-        concurrency_limit=services.settings.model_concurrency,
+        # Up to a batch of users at once: their questions meet in the model service's
+        # batching queue and share forward passes (the queue holds the model lock).
+        concurrency_id="mcqa",
+        concurrency_limit=services.settings.max_batch_size,
     )
