@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +141,17 @@ class NgramIndex:
         out: list[list[tuple[int, int, int]]] = [[] for _ in texts]
         if not len(self._hashes):
             return out
-        vocab_get = self.vocab.get
-        ids_per_text = [
-            np.fromiter((vocab_get(t, -1) for t in normalize_tokens(text)), dtype=np.int64)
-            for text in texts
-        ]
-        lengths = np.array([len(ids) for ids in ids_per_text], dtype=np.int64)
-        if lengths.sum() < self.n:
+        tokens = [normalize_tokens(text) for text in texts]
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        total = int(lengths.sum())
+        if total < self.n:
             return out
-        ids = np.concatenate(ids_per_text)
+        # One C-level pass: dict.get(token, -1) for every token of the batch.
+        ids = np.fromiter(
+            map(self.vocab.get, chain.from_iterable(tokens), repeat(-1)),
+            dtype=np.int64,
+            count=total,
+        )
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         doc = np.repeat(np.arange(len(texts)), lengths)
         unknown = np.concatenate([[0], np.cumsum(ids < 0)])
@@ -245,8 +247,12 @@ def _preference_sources(location: str) -> list[TrainingSource] | None:
     only_train = list(data.splits) == ["train"]
     for split, dataset in data.splits.items():
         columns = [c for c in TEXT_FIELDS if c in dataset.column_names]
-        values = {c: dataset[c] for c in columns}
-        mix = dataset["source"] if "source" in dataset.column_names else None
+        # Plain lists: indexing a datasets Column row by row costs ~1 ms per access.
+        table = dataset.select_columns(
+            columns + (["source"] if "source" in dataset.column_names else [])
+        ).to_dict()
+        values = {c: table[c] for c in columns}
+        mix = table.get("source")
         base = location if only_train else f"{location}[{split}]"
         if mix is None:
             rows = [{c: _flatten(values[c][i]) for c in columns} for i in range(len(dataset))]

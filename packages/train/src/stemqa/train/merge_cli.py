@@ -14,6 +14,7 @@ from stemqa.train.merge import (
     load_config,
     merge_preferences,
 )
+from stemqa.train.merge.config import parse_decontaminate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", help="override the recipe's tokenizer (Hub id or folder)")
     parser.add_argument("--max-length", type=int, help="override the recipe's max_length")
     parser.add_argument("--length-policy", choices=LENGTH_POLICIES, help="override length_policy")
+    parser.add_argument(
+        "--decontaminate",
+        nargs="+",
+        metavar="EVAL",
+        help="drop pairs sharing a 13-gram with these eval sets (adds to the recipe's list)",
+    )
     parser.add_argument("--cache-dir", help="datasets cache folder for Hub and file sources")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
@@ -58,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             config.max_length = args.max_length
         if args.length_policy is not None:
             config.length_policy = args.length_policy
+        if args.decontaminate:
+            config.decontaminate += parse_decontaminate(args.decontaminate, Path.cwd())
         if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
             raise ConfigError(f"--out {args.out} is not empty; pass --overwrite to replace it")
         result = merge_preferences(config, cache_dir=args.cache_dir, progress=not args.no_progress)

@@ -63,6 +63,10 @@ class MergeConfig:
     splits: dict[str, float] = field(
         default_factory=lambda: {"train": 0.75, "eval": 0.125, "test": 0.125}
     )
+    # Eval sets (MCQ files/folders or Hub ids) whose questions must not leak into the mix: pairs
+    # sharing a decontaminate_n-gram with one are dropped (reason "contaminated").
+    decontaminate: list[str] = field(default_factory=list)
+    decontaminate_n: int = 13
 
     def cap_for(self, source: SourceConfig) -> int | None:
         if source.max_pairs_per_prompt is _INHERIT:
@@ -237,6 +241,11 @@ def parse_config(data: Any, *, base_dir: Path | str = ".") -> MergeConfig:
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ConfigError(f"'splits' ratios must sum to 1, they sum to {total:g}")
         cfg.splits = {str(k): float(v) for k, v in splits.items()}
+    if data.get("decontaminate") is not None:
+        cfg.decontaminate = parse_decontaminate(data["decontaminate"], base_dir)
+    if "decontaminate_n" in data:
+        n = _opt_int(data["decontaminate_n"], "decontaminate_n", minimum=1)
+        cfg.decontaminate_n = 13 if n is None else n
     if cfg.max_length is not None and cfg.tokenizer is None:
         raise ConfigError(
             "'tokenizer' is required when 'max_length' is set (lengths are counted in tokens of "
@@ -247,6 +256,23 @@ def parse_config(data: Any, *, base_dir: Path | str = ".") -> MergeConfig:
     if cfg.max_length is not None and cfg.reserve_tokens >= cfg.max_length:
         raise ConfigError("'reserve_tokens' must be smaller than 'max_length'")
     return cfg
+
+
+def parse_decontaminate(value: Any, base_dir: Path) -> list[str]:
+    """A list of eval sets; relative paths that exist resolve against the recipe's folder, anything
+    else (a Hub id such as cais/mmlu) is kept as written."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(
+            "'decontaminate' must be a list of eval sets (MCQ files, folders or Hub ids), "
+            "e.g. [../tests/data/mmlu]"
+        )
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        candidate = p if p.is_absolute() else base_dir / p
+        out.append(str(candidate.resolve()) if candidate.exists() else item)
+    return out
 
 
 def load_config(path: str | Path) -> MergeConfig:

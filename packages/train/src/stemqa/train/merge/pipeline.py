@@ -148,6 +148,31 @@ def normalize_source(
     return out
 
 
+def drop_contaminated(pairs: list[Pair], index, stats: SourceStats) -> list[Pair]:
+    """Drop pairs any of whose texts shares an n-gram with a `decontaminate` eval question."""
+    flags = index.contaminated(
+        [
+            (p.system, *(content for _, content in p.history), p.prompt, p.chosen, p.rejected)
+            for p in pairs
+        ]
+    )
+    stats.dropped["contaminated"] += sum(flags)
+    return [p for p, bad in zip(pairs, flags, strict=True) if not bad]
+
+
+def decontamination_index(config: MergeConfig):
+    """The eval sets' n-gram index, or None when the recipe has no `decontaminate` list."""
+    if not config.decontaminate:
+        return None
+    from stemqa.train.contamination import ContaminationError
+    from stemqa.train.contamination import decontamination_index as build
+
+    try:
+        return build(config.decontaminate, n=config.decontaminate_n)
+    except ContaminationError as exc:
+        raise ConfigError(f"'decontaminate': {exc}") from None
+
+
 def cap_per_prompt(
     pairs: list[Pair], cap: int | None, rng: random.Random, stats: SourceStats
 ) -> list[Pair]:
@@ -261,6 +286,7 @@ def merge_preferences(
 
     loaded = read_sources(config, cache_dir=cache_dir, progress=progress)
     lap("read")
+    contamination = decontamination_index(config)
     schemas = _resolve_schemas(loaded)
 
     seen: set = set()
@@ -271,6 +297,8 @@ def merge_preferences(
         stats = SourceStats(name=src.name, location=src.location, schema=schema.name)
         all_stats.append(stats)
         pairs = normalize_source(ls, schema, stats, seen, progress=progress)
+        if contamination is not None:
+            pairs = drop_contaminated(pairs, contamination, stats)
         pairs = cap_per_prompt(
             pairs, config.cap_for(src), _rng(config.seed, "cap", src.name), stats
         )
@@ -385,6 +413,9 @@ def merge_preferences(
         "max_length": config.max_length,
         "length_policy": config.length_policy,
         "chat_format": config.chat_format,
+        "decontaminate": {"eval_sets": list(config.decontaminate), "n": config.decontaminate_n}
+        if config.decontaminate
+        else None,
         "columns": columns,
         "sources": [s.to_dict() for s in all_stats],
         "splits": split_stats,

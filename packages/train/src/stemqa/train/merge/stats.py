@@ -18,6 +18,7 @@ REASONS = (
     "capped",  # over max_pairs_per_prompt for its prompt
     "sampled_out",  # not selected by fraction / rows
     "too_long",  # over max_length with length_policy: drop
+    "contaminated",  # shares an n-gram with a `decontaminate` eval question
 )
 MAX_EXAMPLES = 50  # malformed rows listed per source in stats.json (all are counted)
 
