@@ -89,18 +89,109 @@ CASES = [
     ("Either B or C could be right.", "ABCD", None),
     ("B, C and D are all plausible.", "ABCD", None),
     ("The answer is A or B.", "ABCD", None),
-    ("Option A is wrong and option C is right.", "ABCD", None),
+    # was None before negation scopes: "option C is right" is a commitment, and A is negated
+    ("Option A is wrong and option C is right.", "ABCD", "C"),
     ("A/B", "ABCD", None),
     # no letter at all
     ("", "ABCD", None),
     ("The derivative of x squared is 2x.", "ABCD", None),
     ("I cannot determine the answer.", "ABCD", None),
     ("the answer is a number greater than one", "ABCD", None),
-    ("The answer is not A, it is C.", "ABCD", None),  # negation: safer to abstain than to guess
+    # was None before negation scopes: A is negated, C is the one letter left (same as "不是A，是D")
+    ("The answer is not A, it is C.", "ABCD", "C"),
     # a self-correction: the last commitment wins
     ("The answer is A. Wait, no: the answer is C.", "ABCD", "C"),
     # one option named in prose
     ("The derivative is 2x, which matches option B.", "ABCD", "B"),
+    # --- a firm commitment beside negated mentions of other letters ---
+    ("It is not A, because friction acts on the block, so I'd say B.", "ABCD", "B"),
+    ("Definitely D, it can't be A or B.", "ABCD", "D"),
+    ("I don't think it's A; the field reverses, so C.", "ABCD", "C"),
+    ("Neither A nor B conserves momentum; C does.", "ABCD", "C"),
+    ("A and B are both wrong, which leaves C.", "ABCD", "C"),
+    ("We can rule out A and D. B it is.", "ABCD", "B"),
+    ("Not (A): the units don't match. Going with (C).", "ABCD", "C"),
+    ("The answer is A. Wait, A is wrong: the charge is negative, so C.", "ABCD", "C"),
+    ("C rather than A, since the mass cancels.", "ABCD", "C"),
+    ("A can be eliminated, and so can B; D remains.", "ABCD", "D"),
+    ("A, B, and C can be ruled out. D.", "ABCD", "D"),
+    ("Not quite A, more like C.", "ABCD", "C"),
+    ("Nicht A, sondern D, weil die Reibung fehlt.", "ABCD", "D"),
+    ("A ist falsch, B ist richtig.", "ABCD", "B"),
+    ("Ce n'est pas A, c'est D.", "ABCD", "D"),
+    ("A est faux, donc je choisis C.", "ABCD", "C"),
+    ("No es A, es B.", "ABCD", "B"),
+    ("A es incorrecta; la correcta es D.", "ABCD", "D"),
+    ("Не A, а D.", "ABCD", "D"),
+    ("A неверно, поэтому B.", "ABCD", "B"),
+    ("A и B неверны, ответ D.", "ABCD", "D"),
+    ("A n'est pas correcte, la réponse est B.", "ABCD", "B"),
+    # --- a lowercase parenthesized letter with a commitment phrase ---
+    ("(b) is correct", "ABCD", "B"),
+    ("(c) is the answer.", "ABCD", "C"),
+    ("i think (d) is right", "ABCD", "D"),
+    ("After checking the units, (a) is the correct one.", "ABCD", "A"),
+    ("(a) is wrong and (c) is correct.", "ABCD", "C"),
+    ("option (b) is definitely correct", "ABCD", "B"),
+    ("(c) est correcte", "ABCD", "C"),
+    ("(b) ist richtig.", "ABCD", "B"),
+    ("(d) es la respuesta correcta", "ABCD", "D"),
+    # --- CJK answer markers, full-width punctuation and brackets, negation after the letter ---
+    ("答案是B。", "ABCD", "B"),
+    ("答案：C", "ABCD", "C"),
+    ("不是A，是D。", "ABCD", "D"),
+    ("【答案】B", "ABCD", "B"),
+    ("根据能量守恒，应该选C。", "ABCD", "C"),
+    ("A和B都不对，C是正确的。", "ABCD", "C"),
+    ("我认为是C，A和B都是错的。", "ABCD", "C"),  # '，' ends a clause; '、' would list
+    ("选项B正确，选项A错误。", "ABCD", "B"),
+    ("正确答案是D，而不是A。", "ABCD", "D"),
+    ("排除A和C后，只剩B。", "ABCD", "B"),
+    ("A、B、C都不对，选D。", "ABCD", "D"),
+    ("正解は（C）です。", "ABCD", "C"),
+    ("答えはBです。", "ABCD", "B"),
+    ("Aではなく、Dが正解です。", "ABCD", "D"),
+    ("AでもBでもなく、Cです。", "ABCD", "C"),
+    ("Cが正しいです。Aは間違いです。", "ABCD", "C"),
+    ("Bは誤りなので、答えはＤ。", "ABCD", "D"),
+    ("正解は【B】です", "ABCD", "B"),
+    ("정답은 B입니다.", "ABCD", "B"),
+    ("A가 아니라 C입니다.", "ABCD", "C"),
+    ("A는 틀렸고 D가 맞습니다.", "ABCD", "D"),
+    ("정답: (A)", "ABCD", "A"),
+    # European and Russian answer markers
+    ("Die richtige Antwort ist C.", "ABCD", "C"),
+    ("La bonne réponse est (B).", "ABCD", "B"),
+    ("La respuesta correcta es C.", "ABCD", "C"),
+    ("Ответ: B", "ABCD", "B"),
+    ("Правильный ответ — C.", "ABCD", "C"),
+    ("Ответ: \u0421", "ABCD", "C"),  # Cyrillic Es, the look-alike of C, after an answer marker
+    # --- truly undecided: never guess ---
+    ("Either A or B.", "ABCD", None),
+    ("A or maybe C, not sure.", "ABCD", None),
+    ("I can't decide between B and D.", "ABCD", None),
+    ("It's not A. Could be B, could be C.", "ABCD", None),
+    ("A is wrong, but I can't decide between B and D.", "ABCD", None),
+    ("I don't know if it's A or C.", "ABCD", None),
+    ("Not A.", "ABCD", None),
+    ("The answer can't be A or B; it's C or D.", "ABCD", None),
+    ("It's not A or B, and C is also doubtful.", "ABCD", None),
+    ("It's not D, so the answer is B or C.", "ABCD", None),
+    ("Both A and C are correct.", "ABCD", None),
+    ("I'm not sure whether (b) is correct or (c) is.", "ABCD", None),
+    ("不确定是A还是B。", "ABCD", None),
+    ("答案可能是A或B。", "ABCD", None),
+    ("我不是很确定，A还是C？", "ABCD", None),
+    ("AかCか、どちらか決められません。", "ABCD", None),
+    ("B와 D 중에서 결정할 수 없습니다.", "ABCD", None),
+    ("정답이 A인지 C인지 모르겠습니다.", "ABCD", None),
+    ("Entweder A oder B, ich bin mir nicht sicher.", "ABCD", None),
+    ("Vielleicht A, vielleicht C.", "ABCD", None),
+    ("A ou C, je ne sais pas.", "ABCD", None),
+    ("Je ne suis pas sûr : B ou D.", "ABCD", None),
+    ("No estoy seguro entre B y D.", "ABCD", None),
+    ("A или B — не уверен.", "ABCD", None),
+    ("Может быть A, а может быть B.", "ABCD", None),
 ]
 
 
@@ -110,7 +201,7 @@ def test_extract_letter(text, options, expected):
 
 
 def test_table_is_big_enough():
-    assert len(CASES) >= 60
+    assert len(CASES) >= 150
 
 
 def test_rejects_bad_options():
