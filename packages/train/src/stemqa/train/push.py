@@ -44,6 +44,12 @@ class PushResult:
     commit: str | None = field(default=None)
 
 
+def check_repo_id(repo_id: str, flag: str = "--repo-id") -> None:
+    """Raise PushError unless ``repo_id`` looks like USER/NAME (before any slow work)."""
+    if not _REPO_ID.match(repo_id or ""):
+        raise PushError(f"{flag} {repo_id!r} is not of the form USER/NAME")
+
+
 def collect_files(folder: str | Path) -> list[tuple[str, Path]]:
     """(path in repo, local file) for a run folder (``adapter/`` + records) or a bare adapter
     folder. Raises PushError when there is no adapter."""
@@ -84,13 +90,32 @@ def push_adapter(
     commit_message: str | None = None,
 ) -> PushResult:
     """Upload a trained adapter to the Hub in one commit (see module docstring)."""
-    if not _REPO_ID.match(repo_id or ""):
-        raise PushError(f"--repo-id {repo_id!r} is not of the form USER/NAME")
+    check_repo_id(repo_id)
     files = collect_files(folder)
     listing = [(name, path.stat().st_size) for name, path in files]
     if dry_run:
         return PushResult(repo_id=repo_id, files=listing, dry_run=True)
 
+    url, commit = upload_files(
+        repo_id,
+        files,
+        token=token,
+        private=private,
+        commit_message=commit_message or "Upload adapter trained with stemqa",
+    )
+    return PushResult(repo_id=repo_id, files=listing, dry_run=False, url=url, commit=commit)
+
+
+def upload_files(
+    repo_id: str,
+    files: Sequence[tuple[str, Path]],
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str,
+) -> tuple[str, str | None]:
+    """Create (or reuse) the model repo and upload ``files`` (path in repo, local file) in one
+    commit; returns (repo url, commit id). Shared by push-adapter and export-model."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     token = token or get_token()
@@ -105,18 +130,12 @@ def push_adapter(
         commit = api.create_commit(
             repo_id,
             operations=[CommitOperationAdd(name, str(path)) for name, path in files],
-            commit_message=commit_message or "Upload adapter trained with stemqa",
+            commit_message=commit_message,
             repo_type="model",
         )
     except Exception as exc:  # network/auth errors from huggingface_hub
         raise PushError(f"Upload to {repo_id} failed: {type(exc).__name__}: {exc}") from exc
-    return PushResult(
-        repo_id=repo_id,
-        files=listing,
-        dry_run=False,
-        url=str(getattr(repo, "url", repo)),
-        commit=getattr(commit, "oid", None),
-    )
+    return str(getattr(repo, "url", repo)), getattr(commit, "oid", None)
 
 
 def _size(n: int) -> str:
