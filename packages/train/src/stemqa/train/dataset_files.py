@@ -487,9 +487,21 @@ def load_splits(
     return datasets.DatasetDict({"train": _load_file(path, fmt, cache_dir)})
 
 
+def _pick(loaded: datasets.DatasetDict, split: str | None, label: str) -> datasets.Dataset:
+    """`split` of `loaded`; with None, the only split, else "train"."""
+    if split is None:
+        split = next(iter(loaded)) if len(loaded) == 1 else "train"
+    if split not in loaded:
+        raise DatasetError(
+            f"{label}: no split '{split}'; it has {', '.join(loaded) or 'none'}: "
+            "name one of those splits"
+        )
+    return loaded[split]
+
+
 def load_split(
     source: str | Path,
-    split: str = "train",
+    split: str | None = "train",
     *,
     config: str | None = None,
     revision: str | None = None,
@@ -498,7 +510,8 @@ def load_split(
     hub: bool | None = None,
     format_hint: str | None = None,
 ) -> datasets.Dataset:
-    """One split of a source. A single data file is one split, whatever `split` says."""
+    """One split of a source. A single data file is one split, whatever `split` says; with
+    `split` None a source of several splits gives its only split, else "train"."""
     path = _local(source, hub)
     if path is None or (
         path.is_dir()
@@ -506,25 +519,17 @@ def load_split(
         and not saved_dataset_kind(path)
         and split_files(path) is None
     ):
-        return _load_builder(
-            str(source) if path is None else str(path),
-            folder=path,
-            config=config,
-            split=split,
-            revision=revision,
-            cache_dir=cache_dir,
+        label = str(source) if path is None else str(path)
+        loaded = _load_builder(
+            label, folder=path, config=config, split=split, revision=revision, cache_dir=cache_dir
         )
+        return loaded if split is not None else _pick(loaded, None, label)
     if path.is_file():
         fmt = file_format(path, format, format_hint=format_hint)
         if fmt != "disk":
             return _load_file(path, fmt, cache_dir)
     loaded = load_splits(path, config=config, format=format, cache_dir=cache_dir, hub=False)
-    if split not in loaded:
-        raise DatasetError(
-            f"{path}: no split '{split}'; it has {', '.join(loaded) or 'none'}: "
-            "name one of those splits"
-        )
-    return loaded[split]
+    return _pick(loaded, split, str(path))
 
 
 # --------------------------------------------------------------------------- rows, for own parsing
@@ -557,7 +562,7 @@ def read_rows(
         dataset = load_split(source, split or "train", config=config, revision=revision, hub=True)
     else:
         label = str(path)
-        dataset = load_split(path, split or "train", config=config, revision=revision)
+        dataset = load_split(path, split, config=config, revision=revision)
     return label, (Row(f"{label}, row {i}", i, row) for i, row in enumerate(dataset, start=1))
 
 

@@ -39,7 +39,9 @@ from stemqa.train.dataset_files import (
     csv_header,
     iter_csv_rows,
     iter_json_rows,
+    load_split,
     read_rows,
+    saved_dataset_kind,
 )
 
 FORMATS = ("auto", "mmlu-hub", "mmlu-csv", "gpqa", "course", "jsonl")
@@ -134,7 +136,8 @@ def _letter_to_index(value: Any, n_choices: int, where: str) -> int:
             index = int(text)
         else:
             raise MCQDataError(
-                f"{where}: answer {value!r} is not a letter ({LETTERS[:n_choices]}) or an index"
+                f"{where}: answer {value!r} is not a letter ({LETTERS[:n_choices]}) or an index; "
+                "give the right option's letter"
             )
     if n_choices == 0:
         raise MCQDataError(
@@ -143,7 +146,7 @@ def _letter_to_index(value: Any, n_choices: int, where: str) -> int:
     if not 0 <= index < n_choices:
         raise MCQDataError(
             f"{where}: answer {value!r} points outside the {n_choices} options "
-            f"({LETTERS[:n_choices]})"
+            f"({LETTERS[:n_choices]}); give one of those letters, or add the missing options"
         )
     return index
 
@@ -286,13 +289,16 @@ def load_mmlu_hub(
     source: str | Path = MMLU_HUB_ID,
     *,
     config: str | None = None,
-    split: str = "test",
+    split: str | None = None,
     subjects: Iterable[str] | None = None,
 ) -> list[MCQ]:
-    """MMLU in the Hub's schema, from `cais/mmlu` (config 'all' by default) or a local file."""
+    """MMLU in the Hub's schema, from `cais/mmlu` (config 'all', split 'test' by default) or a
+    local file or dataset folder (its only split, else 'train', unless `split` names one)."""
     wanted = expand_subjects(subjects)
-    if config is None and not Path(source).exists():
-        config = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else "all"
+    if not Path(source).exists():
+        split = split or "test"
+        if config is None:
+            config = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else "all"
     label, rows = _load_rows(source, config=config, split=split)
     return mmlu_rows_to_mcqs(rows, label=label, subjects=subjects)
 
@@ -357,13 +363,15 @@ def load_gpqa(
     source: str | Path = GPQA_HUB_ID,
     *,
     config: str | None = None,
-    split: str = "train",
+    split: str | None = None,
     seed: int = 0,
     subjects: Iterable[str] | None = None,
 ) -> list[MCQ]:
     """GPQA from the Hub (gated: accept its terms, then `hf auth login`) or a local csv/parquet."""
-    if config is None and not Path(source).exists():
-        config = "gpqa_main"
+    if not Path(source).exists():
+        split = split or "train"
+        if config is None:
+            config = "gpqa_main"
     label, rows = _load_rows(source, config=config, split=split)
     return gpqa_rows_to_mcqs(rows, label=label, seed=seed, subjects=subjects)
 
@@ -462,6 +470,19 @@ def load_course_jsonl(
 # --------------------------------------------------------------------------- dispatcher
 
 
+def _sniff_columns(columns: Iterable[str], label: str) -> str:
+    """The layout of a columnar source (parquet, a dataset folder): cais/mmlu or GPQA."""
+    columns = set(columns)
+    if all(c in columns for c in _GPQA_COLUMNS):
+        return "gpqa"
+    if {"question", "choices", "answer"} <= columns:
+        return "mmlu-hub"
+    raise MCQDataError(
+        f"{label}: columns {sorted(columns)} match neither cais/mmlu (question, choices, "
+        "answer) nor GPQA; rename the columns, or pass --format"
+    )
+
+
 def _sniff_file(path: Path) -> str:
     """Guess the layout of a local file from its first record."""
     suffix = path.suffix.lower()
@@ -471,8 +492,8 @@ def _sniff_file(path: Path) -> str:
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        columns = set(pq.read_schema(path).names)
-    elif suffix in (".jsonl", ".ndjson", ".json"):
+        return _sniff_columns(pq.read_schema(path).names, str(path))
+    if suffix in (".jsonl", ".ndjson", ".json"):
         check_utf8(path)
         first = next(iter_json_rows(path), None)
         if first is None:
@@ -486,18 +507,17 @@ def _sniff_file(path: Path) -> str:
         return "gpqa"
     if {"question", "choices", "answer"} <= columns:
         return "mmlu-hub"
-    if suffix == ".parquet":
-        raise MCQDataError(
-            f"{path}: parquet columns {sorted(columns)} match neither cais/mmlu "
-            "(question, choices, answer) nor GPQA"
-        )
     return "course" if "question" in columns else "jsonl"
 
 
-def detect_format(source: str | Path) -> str:
+def detect_format(source: str | Path, *, split: str | None = None) -> str:
+    """The layout of a source: a folder of MMLU *.csv files is mmlu-csv, any other dataset
+    folder (save_to_disk, per-split files, Hub layout) is judged by its columns."""
     path = Path(source)
     if path.is_dir():
-        return "mmlu-csv"
+        if not saved_dataset_kind(path) and any(path.glob("*.csv")):
+            return "mmlu-csv"
+        return _sniff_columns(load_split(path, split).column_names, str(path))
     if path.exists():
         return _sniff_file(path)
     name = str(source).split(":", 1)[0].lower()
@@ -533,15 +553,13 @@ def load_mcqs(
     source_str = str(source)
     if not Path(source_str).exists() and ":" in source_str and config is None:
         source_str, config = source_str.split(":", 1)
-    fmt = detect_format(source_str) if format == "auto" else format
+    fmt = detect_format(source_str, split=split) if format == "auto" else format
     if fmt == "mmlu-csv":
         mcqs = load_mmlu_csv(source_str, subjects=subjects)
     elif fmt == "mmlu-hub":
-        mcqs = load_mmlu_hub(source_str, config=config, split=split or "test", subjects=subjects)
+        mcqs = load_mmlu_hub(source_str, config=config, split=split, subjects=subjects)
     elif fmt == "gpqa":
-        mcqs = load_gpqa(
-            source_str, config=config, split=split or "train", seed=seed, subjects=subjects
-        )
+        mcqs = load_gpqa(source_str, config=config, split=split, seed=seed, subjects=subjects)
     else:
         if not Path(source_str).exists():
             raise MCQDataError(f"{source_str}: file not found")
