@@ -3,9 +3,11 @@ its requirements.txt (as the Spaces builder does, before the repository is copie
 run from the staged folder, offline, serving the tiny model. Nothing from the workspace venv is
 importable there, so the stemqa code can only come from the staged wheels.
 
-uv installs from its cache with --offline (the workspace sync already filled it with every
-locked package); --no-deps because requirements.txt is a complete pinned set, and `uv pip check`
-then proves that set is consistent.
+uv installs from the package registry as any user's machine would (never --offline: a
+lock-driven `uv sync` caches wheels but not the index pages that resolving a requirements file
+needs, so --offline only worked where an earlier run had filled the cache); wheels the
+workspace sync already downloaded come from uv's cache. --no-deps because requirements.txt is
+a complete pinned set, and `uv pip check` then proves that set is consistent.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ def clean_venv(
             uv,
             "pip",
             "install",
-            "--offline",
             "--no-deps",
             "--quiet",
             "--python",
