@@ -28,13 +28,13 @@ import torch
 
 from stemqa.core import (
     MCQ,
-    build_mcq_prompt,
     generate_letters,
     load_model,
     load_tokenizer,
     phi2_config_path,
     score_letters,
 )
+from stemqa.core.answering import prepare_mcqs
 from stemqa.core.tiny_model import make_tiny_model
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "mmlu"
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     questions = load_questions(args.data, args.questions)
-    prompts = [build_mcq_prompt(q, tokenizer=tokenizer) for q in questions]
+    prompts = [p.prompt for p in prepare_mcqs(questions, tokenizer)]  # the answer engine's
     gold = [q.answer_letter for q in questions]
     n_tokens = [len(tokenizer(p)["input_ids"]) for p in prompts]
     print(

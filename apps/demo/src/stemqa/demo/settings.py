@@ -14,8 +14,11 @@ from pathlib import Path
 
 import platformdirs
 
+from stemqa.core.loading import QUANTIZATIONS
+
 DEFAULT_MODEL = "microsoft/phi-2"
-QUANTIZATION_CHOICES = ("auto", "none", "nf4")
+#: core's quantizations plus "auto" (nf4 on CUDA, none on CPU), resolved by the model service
+QUANTIZATION_CHOICES = ("auto", *QUANTIZATIONS)
 
 #: field name -> environment variable read by Settings.from_env()
 ENV_VARS: dict[str, str] = {
