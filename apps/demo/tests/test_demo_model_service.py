@@ -82,3 +82,15 @@ def test_stream_grows_and_stop_ends_it_early(
     # the lock was released: the model serves the next request at once
     again = list(service.stream("Entropy is", max_new_tokens=4, session="c"))
     assert again
+
+
+def test_failed_reload_keeps_status_ready_with_the_old_model(
+    service: ModelService, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    service.load_async(str(tmp_path / "no-such-model"), None, "none")
+    state = service.wait(timeout=60)
+    assert state.status == READY and state.model == str(tiny_model_dir)  # the old one answers
+    assert state.message.startswith(f"ready (old model {tiny_model_dir}), reload failed: ")
+    assert "no-such-model was not found" in state.reload_error
+    assert "Repo id must be" not in state.message
+    assert service.require()[0] is not None

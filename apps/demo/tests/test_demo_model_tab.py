@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gradio as gr
 import pytest
 
 from stemqa.demo.tabs.model import push, read_metrics, show_run
@@ -26,18 +25,45 @@ def test_read_metrics_keeps_loss_and_accuracy_and_skips_bad_lines(tmp_path: Path
 
 
 def test_show_run_refuses_folders_that_are_not_runs(tmp_path: Path) -> None:
-    with pytest.raises(gr.Error, match="does not exist"):
-        show_run(str(tmp_path / "missing"))
-    with pytest.raises(gr.Error, match="neither plots"):
-        show_run(str(tmp_path))
+    plots, curves, message = show_run(str(tmp_path / "missing"))
+    assert (
+        plots == []
+        and curves.empty
+        and message.startswith("✗ Run folder")
+        and "not found" in message
+    )
+    assert "neither plots" in show_run(str(tmp_path))[2]
 
 
-def test_push_needs_a_token_unless_dry_run_and_never_echoes_it(tmp_path: Path) -> None:
-    with pytest.raises(gr.Error, match="token"):
-        push(None, str(tmp_path), "user/name", "", private=True, dry_run=False)  # type: ignore[arg-type]
+def test_push_errors_are_inline_clear_the_token_and_never_echo_it(tmp_path: Path) -> None:
+    message, token = push(None, str(tmp_path), "user/name", "", private=True, dry_run=False)  # type: ignore[arg-type]
+    assert "token" in message and token == ""
     secret = "hf_" + "x" * 20
-    with pytest.raises(gr.Error) as err:  # a token pasted as repo id: push_adapter quotes it back
-        push(None, str(tmp_path), secret, secret, private=True, dry_run=False)  # type: ignore[arg-type]
-    assert secret not in str(err.value) and "***" in str(err.value)
-    with pytest.raises(gr.Error, match="no trained adapter"):  # names the folder's problem
-        push(None, str(tmp_path), "user/name", "", private=True, dry_run=True)  # type: ignore[arg-type]
+    # a token pasted as repo id: the error quotes the repo id back, masked, in the tab's words
+    message, token = push(None, str(tmp_path), secret, secret, private=True, dry_run=False)  # type: ignore[arg-type]
+    assert secret not in message and "***" in message and token == ""
+    assert message.startswith("✗ Push failed: Repo id") and "--repo-id" not in message
+    message, _ = push(None, str(tmp_path), "user/name", "", private=True, dry_run=True)  # type: ignore[arg-type]
+    assert "no trained adapter" in message and "output_dir" not in message  # no CLI advice
+    assert push(None, str(tmp_path / "nope"), "u/n", "t", private=True, dry_run=False)[0] == (  # type: ignore[arg-type]
+        f"✗ Folder {tmp_path / 'nope'} not found."
+    )
+
+
+def test_model_source_check_speaks_the_tabs_words(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from stemqa.demo.model_source import ModelSourceError, check_model_source
+
+    with pytest.raises(ModelSourceError, match=r"folder .*no-such-model was not found"):
+        check_model_source(str(tmp_path / "no-such-model"))
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ModelSourceError, match="is a file"):
+        check_model_source(str(tmp_path / "weights.bin"))
+    check_model_source(str(tmp_path))  # a folder passes (loading says what is missing in it)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ModelSourceError, match="make-tiny-model") as err:
+        check_model_source("microsoft/phi-2")
+    assert time.perf_counter() - start < 5 and "offline" in str(err.value)
+    assert "Repo id must be" not in str(err.value)

@@ -109,6 +109,7 @@ def build_app(
                 "model_name": state.model,
                 "adapter": state.adapter,
                 "message": state.message,
+                "reload_error": state.reload_error,  # a failed reload while the old model answers
                 "index": services.index.status(),
                 "index_state": services.index.state(),
             }

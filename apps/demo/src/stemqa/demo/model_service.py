@@ -14,10 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stemqa.demo.batching import ScoreBatcher
+from stemqa.demo.model_source import OFFLINE_HINT, ModelSourceError, check_model_source
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class ModelState:
     message: str = ""
     seconds: float | None = None  # load time once ready
     device: str | None = None
+    # set when a new load failed while this (older) model keeps answering
+    reload_error: str | None = None
 
 
 class ModelUnavailableError(RuntimeError):
@@ -53,20 +56,16 @@ def explain_load_error(exc: BaseException, model: str, adapter: str | None) -> s
     from stemqa.core import ModelLoadError
 
     what = f"{model!r}" + (f" with adapter {adapter!r}" if adapter else "")
-    if isinstance(exc, ModelLoadError):  # core already says what failed and how to fix it
+    if isinstance(exc, ModelLoadError | ModelSourceError):  # already says what and how to fix
         return str(exc)
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         fix = (
-            "Not enough memory. Try --quantization nf4 (needs a CUDA GPU), a smaller model, "
+            "Not enough memory. Choose quantization nf4 (needs a CUDA GPU), a smaller model, "
             "or close other programs."
         )
     elif isinstance(exc, OSError | ValueError):
-        fix = (
-            "Check the model id or folder. Offline, pass a local folder with --model "
-            "(e.g. one made by `uv run make-tiny-model DIR`) or download the model first "
-            "with `huggingface-cli download ID` while online."
-        )
+        fix = f"Check the model id or folder. {OFFLINE_HINT}"
     else:
         fix = "See the server log for the full traceback."
     return f"Could not load {what}: {text}. {fix}"
@@ -164,6 +163,7 @@ class ModelService:
         self._model: Any = None
         self._tokenizer: Any = None
         self._loaded_name: str | None = None  # what answers now, while another loads or failed
+        self._loaded_state: ModelState | None = None  # and its READY state
         self._generation = 0  # bumps on every load request, so a stale load never wins
         self._done = threading.Event()
         self._stops: dict[str, threading.Event] = {}
@@ -203,6 +203,7 @@ class ModelService:
 
         start = time.perf_counter()
         try:
+            check_model_source(model, adapter)  # a missing folder or no Hub: fail in seconds
             quant = resolve_quantization(quantization)
             loaded, tokenizer = load_model(model, adapter=adapter, quantization=quant)
         except BaseException as exc:  # any failure must reach the UI, not kill the app
@@ -232,15 +233,17 @@ class ModelService:
         with self._state_lock:
             if generation != self._generation:
                 return  # a newer load was requested meanwhile
-            if loaded is None and self._loaded_name is not None:
-                state = ModelState(
-                    FAILED,
-                    model=model,
-                    adapter=adapter,
-                    quantization=quantization,
-                    message=f"{state.message} Still answering with {self._loaded_name}.",
+            if loaded is None and self._loaded_state is not None:
+                # The old model still answers: the app is ready, the reload is what failed.
+                old = self._loaded_state
+                state = replace(
+                    old,
+                    message=f"ready (old model {self._loaded_name}), reload failed: "
+                    + state.message,
+                    reload_error=state.message,
                 )
             if loaded is not None:
+                self._loaded_state = state
                 self._loaded_name = model + (f" + {adapter}" if adapter else "")
                 with self._infer_lock:  # never swap the model under a running request
                     self._model, self._tokenizer = loaded, tokenizer

@@ -26,6 +26,9 @@ ACCURACY_KEYS = ("rewards/accuracies", "eval_rewards/accuracies", "mean_token_ac
 
 def status_markdown(services: Services) -> str:
     state = services.model.state()
+    if state.reload_error:  # the old model answers; say so first, then what failed
+        name = state.model + (f" + {state.adapter}" if state.adapter else "")
+        return f"**Model ready (old model {name}), reload failed:** {state.reload_error}"
     text = f"**Model {state.status}.** {state.message}"
     if state.status == READY and state.seconds is not None:
         text += f" Loaded in {state.seconds:.1f} s."
@@ -37,36 +40,55 @@ def banner_markdown(services: Services) -> str:
     return f"{status_markdown(services)}  \n**Documents:** {services.index.status()}"
 
 
-def load_model(services: Services, model: str, adapter: str, quantization: str) -> str:
+def load_model(services: Services, model: str, adapter: str, quantization: str) -> tuple[str, str]:
+    """Handler: (model status, message under the model box)."""
     if not (model or "").strip():
-        raise gr.Error("Give a model id (e.g. microsoft/phi-2) or a local folder.")
+        return status_markdown(services), "✗ Give a model id (e.g. microsoft/phi-2) or a folder."
     services.model.load_async(model, adapter or None, quantization)
-    return status_markdown(services)
+    return status_markdown(services), ""
+
+
+def _push_problem(message: str, token: str) -> str:
+    """A push error in the tab's words: no CLI flags, never the token."""
+    message = message.replace("--repo-id", "Repo id")
+    message = message.split("; pass the output_dir")[0]  # the CLI's advice; the tab's follows
+    if "holds no trained adapter" in message:
+        message += ": choose a finished training run's folder or an adapter folder"
+    if token:
+        message = message.replace(token, "***")
+    return f"✗ Push failed: {message}."
 
 
 def push(
     services: Services, folder: str, repo_id: str, token: str, private: bool, dry_run: bool
 ) -> tuple[str, str]:
-    """Push an adapter or run folder; returns (message, "") so the token box is emptied.
+    """Push an adapter or run folder; returns (message, "") so the token box is always emptied,
+    and the message replaces whatever an earlier push (or dry run) left there.
 
     The token must come from the form: falling back to the server's own HF_TOKEN would let any
     visitor push with the owner's credentials.
     """
-    from stemqa.train.push import push_adapter
+    from stemqa.train.push import check_repo_id, push_adapter
 
     token = (token or "").strip()
     folder = (folder or "").strip()
     if not folder:
-        raise gr.Error("Give the folder of a training run (or of an adapter) to push.")
+        return "✗ Give the folder of a training run (or of an adapter) to push.", ""
+    if not Path(folder).expanduser().is_dir():
+        return f"✗ Folder {folder} not found.", ""
     if not dry_run and not token:
-        raise gr.Error("A Hub token with write access is needed (or tick 'Dry run').")
+        return "✗ A Hub token with write access is needed (or tick 'Dry run').", ""
     try:
+        check_repo_id((repo_id or "").strip(), flag="Repo id")
         result = push_adapter(
-            folder, (repo_id or "").strip(), token=token or None, private=private, dry_run=dry_run
+            Path(folder).expanduser(),
+            (repo_id or "").strip(),
+            token=token or None,
+            private=private,
+            dry_run=dry_run,
         )
     except Exception as exc:
-        message = str(exc).replace(token, "***") if token else str(exc)  # never echo the token
-        raise gr.Error(f"Push failed: {message}", duration=None) from None
+        return _push_problem(str(exc), token), ""
     files = ", ".join(f"`{name}`" for name, _size in result.files)
     if result.dry_run:
         return f"Dry run: would upload {len(result.files)} files to {result.repo_id}: {files}.", ""
@@ -112,14 +134,20 @@ def read_metrics(run: Path) -> pd.DataFrame:
 
 
 def show_run(run: str) -> tuple[list[str], pd.DataFrame, str]:
+    """Handler: (plots, curves, summary); a problem replaces the summary and clears the rest."""
     run_dir = Path((run or "").strip()).expanduser()
+    empty = pd.DataFrame(columns=["step", "metric", "value"])
+    if not (run or "").strip():
+        return [], empty, "✗ Choose a run folder."
     if not run_dir.is_dir():
-        raise gr.Error(f"Run folder {str(run_dir)!r} does not exist.")
+        return [], empty, f"✗ Run folder {run_dir} not found."
     plots = sorted(str(p) for p in (run_dir / "plots").glob("*.png"))
     metrics = read_metrics(run_dir)
     if not plots and metrics.empty:
-        raise gr.Error(
-            f"{run_dir} has neither plots/*.png nor metrics.jsonl: is it a training run folder?"
+        return (
+            [],
+            empty,
+            f"✗ {run_dir} has neither plots/*.png nor metrics.jsonl: is it a training run folder?",
         )
     summary_path = run_dir / "summary.json"
     summary = ""
@@ -151,6 +179,7 @@ def build(services: Services, demo: gr.Blocks) -> gr.Markdown:
             list(QUANTIZATION_CHOICES), value=s.quantization, label="Quantization", scale=1
         )
         load = gr.Button("Load", variant="primary", scale=1, elem_id="model-load")
+    load_error = gr.Markdown(elem_id="model-load-error")
     with gr.Accordion("Push the adapter to the Hugging Face Hub", open=False):
         with gr.Row():
             folder = gr.Textbox(
@@ -200,12 +229,12 @@ def build(services: Services, demo: gr.Blocks) -> gr.Markdown:
             height=260,
             elem_id="model-curves",
         )
-        summary = gr.Markdown()
+        summary = gr.Markdown(elem_id="model-run-summary")
 
     load.click(
         lambda m, a, q: load_model(services, m, a, q),
         inputs=[model, adapter, quantization],
-        outputs=status,
+        outputs=[status, load_error],
         api_visibility="private",
     )
     push_btn.click(
