@@ -76,15 +76,19 @@ def test_query_json_has_exactly_the_promised_keys(cli_index: Path, capsys):
     status = query_main(["Boltzmann distribution", "--index", str(cli_index), "-k", "3", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert status == 0 and 1 <= len(rows) <= 3
-    assert all(set(r) == {"source", "page", "score", "text"} for r in rows)
+    keys = {"source", "page", "page_number", "page_label", "score", "text"}
+    assert all(set(r) == keys for r in rows)
     assert rows[0]["source"] == "PHY202_Statistical_Mechanics.pdf"
     assert isinstance(rows[0]["page"], int)
+    # `page` stays 0-based (LangChain); page_number/page_label are what a viewer shows.
+    assert all(r["page_number"] == r["page"] + 1 == int(r["page_label"]) for r in rows)
 
 
 def test_query_text_output_and_modes(cli_index: Path, capsys):
     assert query_main(["Biot-Savart law", "--index", str(cli_index), "--mode", "bm25"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("[1] PHY102_Electromagnetism.pdf page 2")
+    # The Biot-Savart law is on 0-based page 2: a PDF viewer calls that page 3.
+    assert out.startswith("[1] PHY102_Electromagnetism.pdf p. 3 ")
 
 
 def test_query_without_index_fails_clearly(tmp_path: Path, capsys):

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from stemqa.core.retrieval import cite
 from stemqa.rag.embeddings import EmbeddingModelError
 from stemqa.rag.index import DISTANCES, MODES, Index, RagIndexError
 from stemqa.rag.nltk_data import NltkDataError
@@ -156,15 +157,22 @@ def query_main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     if args.json:
         rows = [
-            {"source": p.source, "page": p.page, "score": p.score, "text": p.text} for p in passages
+            {
+                "source": p.source,
+                "page": p.page,  # 0-based, as in LangChain; page_number is what a viewer opens
+                "page_number": p.page_number,
+                "page_label": p.page_label,
+                "score": p.score,
+                "text": p.text,
+            }
+            for p in passages
         ]
         print(json.dumps(rows, ensure_ascii=False))
     else:
         if not passages:
             print("no passages found")
         for n, p in enumerate(passages, 1):
-            label = f" (printed page {p.page_label})" if p.page_label else ""
-            print(f"[{n}] {p.source} page {p.page}{label}  score {p.score:.4f}")
+            print(f"[{n}] {cite(p)}  score {p.score:.4f}")
             print("    " + " ".join(p.text.split())[:500])
     return 0 if passages else 1
 

@@ -35,7 +35,7 @@ from stemqa.core.retrieval import Passage
 from stemqa.rag.bm25 import Bm25Store
 from stemqa.rag.embeddings import DEFAULT_EMBEDDING_MODEL, get_embeddings
 from stemqa.rag.fusion import reciprocal_rank_fusion
-from stemqa.rag.loading import LoadedPdf, PdfLoadError, discover, file_sha256, load_pdf
+from stemqa.rag.loading import LoadedPdf, PdfLoadError, discover, file_sha256, load_document
 from stemqa.rag.preprocess import DEFAULT_STEPS, Preprocessor, parse_steps
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class IngestReport:
     files: int = 0  # files written (new or changed)
     unchanged: int = 0  # files already indexed with the same content
     pages: int = 0  # pages with text in the written files
+    ocr_pages: int = 0  # of those, pages whose text came from OCR (no text layer)
     chunks: int = 0  # chunks written (embedded) in this run
     replaced: int = 0  # stale chunks removed (older versions of changed files)
     skipped: list[SkippedFile] = field(default_factory=list)
@@ -89,7 +90,9 @@ class IngestReport:
 
     def summary(self) -> str:
         line = (
-            f"{self.files} file(s) ingested ({self.pages} pages, {self.chunks} chunks), "
+            f"{self.files} file(s) ingested ({self.pages} pages"
+            + (f", {self.ocr_pages} by OCR" if self.ocr_pages else "")
+            + f", {self.chunks} chunks), "
             f"{self.unchanged} unchanged, {len(self.skipped)} skipped"
         )
         if self.replaced:
@@ -363,8 +366,13 @@ class Index:
                     "file_pages": pdf.n_pages,
                     "added": added,
                 }
-                if page.label is not None:
-                    meta["page_label"] = page.label
+                # `page` stays 0-based (LangChain's convention); what a viewer opens is beside it.
+                meta["page_number"] = page.page_number
+                meta["page_label"] = page.display_label
+                if page.ocr:
+                    meta["ocr"] = True
+                if page.section is not None:
+                    meta["section"] = page.section
                 metas.append(meta)
         for meta in metas:
             meta["file_chunks"] = len(ids)
@@ -457,7 +465,7 @@ class Index:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stemqa-pdf")
         try:
             futures = [
-                pool.submit(load_pdf, path, source, sha256=sha, max_pages=self.max_pages)
+                pool.submit(load_document, path, source, sha256=sha, max_pages=self.max_pages)
                 for path, source, sha, _ in todo
             ]
             for n, ((_path, source, _sha, state), future) in enumerate(
@@ -468,6 +476,10 @@ class Index:
                     pdf = future.result()
                 except PdfLoadError as exc:
                     report.skipped.append(SkippedFile(exc.path, exc.reason))
+                    continue
+                except Exception as exc:  # never let one file stop the batch (loaders wrap all)
+                    reason = f"could not read it ({type(exc).__name__}: {exc})"
+                    report.skipped.append(SkippedFile(str(_path), reason))
                     continue
                 report.warnings.extend(pdf.warnings)
                 ids, texts, metas = self._chunks(pdf, _now())
@@ -488,6 +500,7 @@ class Index:
                 added_tokens.update(zip(ids, self.preprocessor.many(texts), strict=True))
                 report.files += 1
                 report.pages += len(pdf.pages)
+                report.ocr_pages += pdf.ocr_pages
                 report.chunks += len(keep)
         finally:
             # On Ctrl-C, don't sit parsing the remaining PDFs before stopping.
