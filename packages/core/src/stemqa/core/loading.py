@@ -7,6 +7,8 @@ app score prompts identically; a model loaded differently in two places would gi
 from __future__ import annotations
 
 import json
+import sys
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,10 +40,38 @@ def phi2_config_path() -> Path:
     return Path(str(resources.files("stemqa.core") / "assets" / "phi-2" / "config.json"))
 
 
-def bnb_config(quantization: str):
+def bf16_supported() -> bool:
+    """Whether bf16 compute is native here. A CUDA GPU needs compute capability >= 8 (Ampere+;
+    the check LLaMA-Factory and unsloth make): T4s and P100s (Colab/Kaggle) only emulate it,
+    slowly, and transformers refuses ``bf16=True`` there. Without CUDA: True (the CPU path
+    keeps bf16 compute; tests fake this probe to exercise the fallback)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return True
+    return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+
+
+def default_compute_dtype() -> torch.dtype:
+    """bf16, or fp16 on a GPU without native bf16 (with a one-line note, once)."""
+    import torch
+
+    if bf16_supported():
+        return torch.bfloat16
+    _note_fp16_fallback()
+    return torch.float16
+
+
+@lru_cache(maxsize=1)
+def _note_fp16_fallback() -> None:
+    print("note: this GPU has no native bf16: using fp16 compute for 4-bit layers", file=sys.stderr)
+
+
+def bnb_config(quantization: str, compute_dtype: torch.dtype | None = None):
     """BitsAndBytesConfig for a preset, or None for full precision.
 
-    nf4 is the project's QDoRA setup: 4-bit NF4 weights, double quantization, bf16 compute.
+    nf4 is the project's QDoRA setup: 4-bit NF4 weights, double quantization, bf16 compute
+    (``compute_dtype`` None: fp16 on GPUs without native bf16, see :func:`bf16_supported`).
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(
@@ -56,7 +86,7 @@ def bnb_config(quantization: str):
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_compute_dtype=compute_dtype or default_compute_dtype(),
     )
 
 
@@ -136,7 +166,7 @@ def load_model(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if torch_dtype is None:
-        torch_dtype = torch.bfloat16 if quant is not None else torch.float32
+        torch_dtype = quant.bnb_4bit_compute_dtype if quant is not None else torch.float32
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "revision": revision}
     if quant is not None:
         kwargs["quantization_config"] = quant

@@ -1,6 +1,6 @@
 """``uv run train-dpo --config configs/dpo_phi2_qdora.yaml [--option value …]``.
 
-Thin on purpose, like TRL's scripts: parsing lives in training.config, the work in dpo.py.
+Thin on purpose, like TRL's scripts: the lifecycle lives in training.template, DPO in dpo.py.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from stemqa.train.dpo import parse_args, run_dpo
-    from stemqa.train.dpo_data import PreferenceDataError
-    from stemqa.train.training.script import run_script
+    from stemqa.train.dpo import METHOD
 
-    return run_script(parse_args, run_dpo, (PreferenceDataError,), argv)
+    return METHOD.main(argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,12 +24,72 @@ from transformers import EarlyStoppingCallback, TrainerCallback
 from stemqa.train.training.plots import Panel, write_plots
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a metrics.jsonl (missing file: empty list)."""
+def read_metrics(path: str | Path, *, report: bool = True) -> list[dict[str, Any]]:
+    """Records of a metrics.jsonl (missing file: empty list).
+
+    A line that is not a JSON object - typically the last one, torn by a crash mid-write - is
+    skipped and reported in one line on stderr (``report``), never raised: the records before
+    it are the run's history and a resume must not die on them.
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records, torn = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            torn.append(number)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            torn.append(number)
+    if torn and report:
+        which = "the last line" if torn == [number] else f"line(s) {', '.join(map(str, torn))}"
+        print(
+            f"note: {path}: skipped {which} (not a complete JSON record, e.g. torn by a crash "
+            "mid-write)",
+            file=sys.stderr,
+        )
+    return records
+
+
+def _before_checkpoint(record: dict[str, Any], step: int) -> bool:
+    """Whether ``record`` was logged before checkpoint ``step`` was saved: train logs and
+    evaluations up to that step; not the end-of-run records (train_runtime, test phase) of an
+    earlier run that finished there."""
+    at = record.get("step")
+    if not isinstance(at, int | float):
+        return False
+    if at < step:
+        return True
+    return at == step and record.get("phase", "train") == "train" and "train_runtime" not in record
+
+
+def truncate_metrics(path: str | Path, step: int) -> tuple[int, int]:
+    """Cut a metrics.jsonl back to what was logged up to checkpoint ``step`` (resume), so the
+    resumed run's steps are not logged twice. Rewritten atomically (temp file, then rename);
+    torn lines are dropped (and reported). Returns (kept, dropped) record counts."""
+    path = Path(path)
+    if not path.is_file():
+        return 0, 0
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    records = read_metrics(path)
+    kept = [r for r in records if _before_checkpoint(r, step)]
+    dropped = len(lines) - len(kept)
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        tmp.replace(path)
+        print(
+            f"note: {path}: resuming from step {step}: dropped {dropped} line(s) logged after "
+            "that checkpoint",
+            file=sys.stderr,
+        )
+    return len(kept), dropped
 
 
 def _clean(value: Any) -> Any:
@@ -123,16 +184,18 @@ def check_early_stopping_args(args: Any, patience: int | None) -> None:
     if patience is None or patience <= 0:
         return
     if str(args.eval_strategy).split(".")[-1].lower() in ("no", "none"):
-        raise ValueError(
-            "early_stopping_patience needs evaluation: set eval_strategy to 'steps' or 'epoch' "
+        raise SystemExit(
+            "error: early_stopping_patience needs evaluation: set eval_strategy to 'steps' or 'epoch' "
             "(or set early_stopping_patience: 0 to turn early stopping off)"
         )
     if not args.load_best_model_at_end:
-        raise ValueError(
-            "early_stopping_patience needs load_best_model_at_end: true (the best adapter is kept)"
+        raise SystemExit(
+            "error: early_stopping_patience needs load_best_model_at_end: true (the best adapter is kept)"
         )
     if not args.metric_for_best_model:
-        raise ValueError("early_stopping_patience needs metric_for_best_model (e.g. eval_loss)")
+        raise SystemExit(
+            "error: early_stopping_patience needs metric_for_best_model (e.g. eval_loss)"
+        )
 
 
 def early_stopping(args: Any, patience: int | None, threshold: float = 0.0):

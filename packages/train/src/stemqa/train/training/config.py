@@ -8,7 +8,9 @@ what TRL leaves to the user:
 * options removed in TRL 1.x (``max_prompt_length`` …) fail with an explanation instead of
   argparse's bare "unrecognized arguments";
 * on a machine without a GPU, ``bf16: true`` from a shared YAML falls back to fp32 with a note
-  (transformers would refuse to start), unless ``--bf16`` is given explicitly on the command line.
+  (transformers would refuse to start), and on a GPU without native bf16 (T4, P100) to fp16
+  mixed precision with fp16 compute (:func:`choose_precision`), unless ``--bf16`` is given
+  explicitly on the command line.
 """
 
 from __future__ import annotations
@@ -95,6 +97,14 @@ class RunArguments:
             "checkpoint save and at the end; a redraw costs about 1 s of training time)."
         },
     )
+    auto_batch: bool = field(
+        default=False,
+        metadata={
+            "help": "On a GPU, split the effective batch (per_device_train_batch_size x "
+            "gradient_accumulation_steps, unchanged) into the largest micro-batch that fits at "
+            "max_length, with gradient checkpointing off when that fits (measured by a trial step)."
+        },
+    )
     dry_run: bool = field(
         default=False,
         metadata={
@@ -113,6 +123,40 @@ def _has_gpu() -> bool:
     return bool(xpu is not None and xpu.is_available())
 
 
+def _bf16_supported() -> bool:
+    from stemqa.core.loading import bf16_supported
+
+    return bf16_supported()
+
+
+def choose_precision(merged: dict[str, Any], *, has_gpu: bool, bf16_ok: bool) -> str | None:
+    """Decide mixed precision in ``merged`` (defaults + YAML, edited in place) for this machine;
+    returns the note to print, or None when the configured precision runs as is.
+
+    * no GPU: bf16 mixed precision off (fp32 on CPU; transformers would refuse to start);
+    * a GPU without native bf16 (T4, P100: see core's ``bf16_supported``): fp16 mixed precision
+      and an fp16 model/4-bit compute dtype instead of bf16, the LLaMA-Factory/unsloth fallback;
+    * otherwise nothing changes. An explicit ``--bf16`` flag skips this (the caller checks).
+    """
+    wants_bf16 = bool(merged.get("bf16")) or ("bf16" not in merged and not merged.get("fp16"))
+    if not has_gpu:
+        had = bool(merged.get("bf16"))
+        merged["bf16"] = False  # TRL's default (bf16 unless fp16) cannot start on a CPU either
+        return (
+            "no GPU found: bf16 mixed precision is off for this run (fp32 on CPU)" if had else None
+        )
+    if not wants_bf16 or bf16_ok:
+        return None
+    merged["bf16"] = False
+    merged["fp16"] = True
+    if str(merged.get("dtype", "")) in ("bfloat16", "bf16"):
+        merged["dtype"] = "float16"
+    return (
+        "this GPU has no native bf16 (e.g. T4/P100): using fp16 mixed precision and fp16 "
+        "4-bit compute instead"
+    )
+
+
 def _flags(argv: Sequence[str]) -> set[str]:
     names = set()
     for token in argv:
@@ -121,8 +165,10 @@ def _flags(argv: Sequence[str]) -> set[str]:
     return names
 
 
-def check_removed(keys: set[str], source: str) -> None:
-    removed = sorted(keys & REMOVED_OPTIONS.keys())
+def check_removed(keys: set[str], source: str, known: set[str] | None = None) -> None:
+    """Explain options TRL 1.x removed (those this command's parser does not know: ORPO's
+    experimental config still has max_completion_length)."""
+    removed = sorted((keys & REMOVED_OPTIONS.keys()) - (known or set()))
     if removed:
         lines = "\n".join(f"  - {name}: {REMOVED_OPTIONS[name]}" for name in removed)
         raise SystemExit(f"error: {source} uses option(s) that TRL 1.x removed:\n{lines}")
@@ -170,7 +216,7 @@ def parse_config(
         config = load_yaml(config_path)
         for key, value in (config.pop("env", None) or {}).items():
             os.environ[key] = str(value)
-        check_removed(set(config), f"--config {config_path}")
+        check_removed(set(config), f"--config {config_path}", known)
         unknown = sorted(set(config) - known)
         if unknown:
             raise SystemExit(
@@ -180,14 +226,10 @@ def parse_config(
         merged.update(config)
 
     flags = _flags(argv)
-    check_removed(flags, "the command line")
-    if merged.get("bf16") and "bf16" not in flags and not _has_gpu():
-        print(
-            "note: no GPU found: bf16 mixed precision is off for this run (fp32 on CPU)",
-            file=sys.stderr,
-        )
-        merged["bf16"] = False
-    if "bf16" not in merged and "bf16" not in flags and not _has_gpu():
-        merged["bf16"] = False  # TRL's default (bf16 unless fp16) cannot start on a CPU
+    check_removed(flags, "the command line", known)
+    if "bf16" not in flags:
+        note = choose_precision(merged, has_gpu=_has_gpu(), bf16_ok=_bf16_supported())
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     parser.set_defaults_with_config(**merged)
     return tuple(parser.parse_args_into_dataclasses(args=argv))

@@ -1,4 +1,4 @@
-"""Build the QDoRA policy that train-dpo and train-mcqa both train.
+"""Build the QDoRA policy that every training method (train-dpo, train-mcqa, train-orpo) trains.
 
 Why we build the PeftModel ourselves instead of handing TRL a ``peft_config``:
 
@@ -88,6 +88,26 @@ class AdapterSettings:
         )
 
 
+_REPORT_ADAPTER = AdapterSettings()
+
+#: The model half of every method's defaults (TRL ModelConfig keys): the report's phi-2, 4-bit
+#: NF4 with double quantization and bf16 compute, and its DoRA adapter. Each configs/*.yaml
+#: repeats these for users to edit; tests check that they agree.
+MODEL_DEFAULTS: dict[str, Any] = {
+    "model_name_or_path": "microsoft/phi-2",
+    "dtype": "bfloat16",
+    "load_in_4bit": True,
+    "bnb_4bit_quant_type": "nf4",
+    "use_bnb_nested_quant": True,
+    "use_peft": True,
+    "use_dora": _REPORT_ADAPTER.use_dora,
+    "lora_r": _REPORT_ADAPTER.r,
+    "lora_alpha": _REPORT_ADAPTER.alpha,
+    "lora_dropout": _REPORT_ADAPTER.dropout,
+    "lora_target_modules": list(_REPORT_ADAPTER.target_modules),
+}
+
+
 def quantization_name(model_args: Any) -> str:
     """'nf4' (the project preset), 'none', or a description of a custom bitsandbytes setup."""
     if getattr(model_args, "load_in_8bit", False):
@@ -107,7 +127,8 @@ def quantization_config(model_args: Any):
 
     name = quantization_name(model_args)
     if name in ("none", "nf4"):
-        return bnb_config(name)
+        half = str(model_args.dtype) in ("float16", "bfloat16")
+        return bnb_config(name, compute_dtype=_dtype(model_args.dtype) if half else None)
     from trl import get_quantization_config
 
     return get_quantization_config(model_args)

@@ -38,6 +38,25 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return get_last_checkpoint(str(output_dir))
 
 
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """Global step of a Trainer checkpoint folder: its trainer_state.json, else the
+    ``checkpoint-N`` name."""
+    folder = Path(checkpoint)
+    state = folder / "trainer_state.json"
+    if state.is_file():
+        try:
+            return int(json.loads(state.read_text())["global_step"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    try:
+        return int(folder.name.rsplit("-", 1)[-1])
+    except ValueError:
+        raise SystemExit(
+            f"error: resume_from_checkpoint {str(folder)!r} has no trainer_state.json and is not "
+            "named checkpoint-N"
+        ) from None
+
+
 def resolve_resume(output_dir: str | Path, resume: bool, resume_from_checkpoint: str | None):
     """What to pass to ``trainer.train(resume_from_checkpoint=…)``, with a clear error when
     --resume finds nothing to resume."""
