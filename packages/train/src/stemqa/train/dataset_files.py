@@ -230,22 +230,24 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    return f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open(encoding="utf-8-sig") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                yield line_no, json.loads(line)
+                yield line_no, json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 hint = (
                     "; a .json file is either one JSON array of row objects or one object per line"
                     if path.suffix.lower() == ".json" and line_no == 1
                     else "; fix or remove that line"
                 )
-                raise DatasetError(
-                    f"{path}, line {line_no}: invalid JSON ({exc.msg} at column {exc.colno}){hint}"
-                ) from None
+                raise DatasetError(f"{path}, line {line_no}: {_json_problem(exc)}{hint}") from None
 
 
 def _is_json_array(path: Path) -> bool:
@@ -265,8 +267,8 @@ def iter_json_rows(path: Path) -> Iterator[Row]:
             rows = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as exc:
             raise DatasetError(
-                f"{path}, line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno}); "
-                "fix the file so it is one JSON array of row objects"
+                f"{path}, line {exc.lineno}: {_json_problem(exc)}; fix the file so it is one "
+                "JSON array of row objects"
             ) from None
         for row_no, row in enumerate(rows, start=1):
             where = f"{path}, row {row_no}"

@@ -416,14 +416,15 @@ def embedded_rows_to_mcqs(
         try:
             parsed = MCQ.from_text(_strip_prompt_scaffolding(text))
         except ValueError as exc:
-            hint = (
-                f"; this row has 'choices' (the cais/mmlu layout), unlike the file's first row: "
-                f"{_MIXED_LAYOUT}"
-                if "choices" in row
-                else "; list them after the question as 'A. ...' lines"
-            )
+            if "choices" in row:
+                raise MCQDataError(
+                    f"{where}: no options in {q_key!r} but a 'choices' field: this row is in the "
+                    f"cais/mmlu layout, unlike the file's first row (options in the question); "
+                    f"{_MIXED_LAYOUT}"
+                ) from exc
             raise MCQDataError(
-                f"{where}: cannot find the options in {q_key!r}: {str(exc).rstrip('.')}{hint}"
+                f"{where}: no options in {q_key!r}; write them after the question as 'A. …' "
+                "lines (at least A and B, in order)"
             ) from exc
         answer = None
         if a_key is not None and a_key in row and row[a_key] is not None:
