@@ -114,6 +114,27 @@ def build_parser() -> ArgumentParser:
         help="extra option for the retriever (repeatable), e.g. collection=stemqa",
     )
 
+    trust = parser.add_argument_group("calibration and contamination")
+    trust.add_argument(
+        "--calibrate_on",
+        nargs="+",
+        metavar="FILE_OR_ID",
+        help="held-out questions to fit a temperature on (never the test data); the results "
+        "then show the calibration before and after, and calibration.json is written",
+    )
+    trust.add_argument(
+        "--calibration_out",
+        metavar="PATH",
+        help="where to write calibration.json (default: the --adapter folder when it is a local "
+        "folder, where `uv run demo` finds it; else beside --output_path)",
+    )
+    trust.add_argument(
+        "--contamination_report",
+        metavar="FILE",
+        help="check-contamination --out JSON: flag those questions and report accuracy with "
+        "and without them",
+    )
+
     out = parser.add_argument_group("output")
     out.add_argument(
         "--output_path", default="results.json", help="JSON path; markdown goes beside it"
@@ -159,9 +180,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shot_pool.extend(
                     load_mcqs(source, format=args.format, subjects=args.subjects, seed=args.seed)
                 )
+        held_out = _load_all(args.calibrate_on, args) if args.calibrate_on else None
     except MCQDataError as exc:
         print(f"eval-mcqa: {exc}", file=sys.stderr)
         return 2
+    problem = _calibration_problem(args, mcqs, held_out)
+    if problem:
+        print(f"eval-mcqa: {problem}", file=sys.stderr)
+        return 2
+    contaminated = None
+    if args.contamination_report:
+        from stemqa.train.contamination import ContaminationError, read_contaminated_ids
+
+        try:
+            contaminated = read_contaminated_ids(args.contamination_report)
+        except ContaminationError as exc:
+            print(f"eval-mcqa: --contamination_report: {exc}", file=sys.stderr)
+            return 2
 
     retriever = None
     if args.index:
@@ -198,7 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     from stemqa.core import PromptTooLongError
 
+    calibration = None
     try:
+        if held_out is not None:
+            calibration = _fit(model, tokenizer, held_out, args, retriever)
         result = evaluate_mcqa(
             model,
             tokenizer,
@@ -214,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             subject_header=not args.no_subject_header,
             progress=not args.no_progress,
             config=config,
+            calibration=calibration,
+            contaminated=contaminated,
+            contamination_report=args.contamination_report,
         )
     except PromptTooLongError as exc:
         print(f"eval-mcqa: {exc}", file=sys.stderr)
@@ -221,7 +262,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_path, md_path = write_results(result, args.output_path)
     print(result.to_markdown())
     print(f"wrote {json_path} and {md_path}")
+    if calibration is not None:
+        from stemqa.train.calibration import save_calibration
+
+        saved = save_calibration(calibration, _calibration_path(args))
+        print(f"wrote {saved} (T = {calibration.temperature:.3f})")
     return 0
+
+
+def _calibration_problem(args: argparse.Namespace, mcqs: list, held_out: list | None) -> str:
+    """Refuse to fit a temperature on the test questions themselves, or without probabilities."""
+    if held_out is None:
+        return ""
+    if args.method != "logits":
+        return "--calibrate_on needs --method logits (generate has no option probabilities)"
+    test = {(m.question, m.choices) for m in mcqs}
+    shared = [m for m in held_out if (m.question, m.choices) in test]
+    if shared:
+        return (
+            f"--calibrate_on shares {len(shared)} question(s) with --dataset_name (first: "
+            f"{shared[0].source or shared[0].question[:60]!r}); fit the temperature on held-out "
+            "questions (e.g. MMLU's dev or val split), never on the test data"
+        )
+    return ""
+
+
+def _fit(model: Any, tokenizer: Any, held_out: list, args: argparse.Namespace, retriever: Any):
+    from stemqa.train.eval_calibration import fit_calibration
+
+    held = evaluate_mcqa(
+        model,
+        tokenizer,
+        held_out,
+        method="logits",
+        batch_size=args.batch_size,
+        retriever=retriever,
+        k=args.k,
+        query_mode=args.query_mode,
+        subject_header=not args.no_subject_header,
+        progress=not args.no_progress,
+    )
+    return fit_calibration(held, fitted_on=" ".join(args.calibrate_on))
+
+
+def _calibration_path(args: argparse.Namespace):
+    from pathlib import Path
+
+    if args.calibration_out:
+        return Path(args.calibration_out)
+    if args.adapter and Path(args.adapter).is_dir():
+        return Path(args.adapter)
+    out = Path(args.output_path)
+    return out.with_name(f"{out.stem}.calibration.json")
 
 
 if __name__ == "__main__":

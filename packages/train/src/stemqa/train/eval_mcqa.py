@@ -129,6 +129,8 @@ class EvalResult:
     conditions: dict[str, ConditionResult]
     seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None  # stemqa.train.eval_calibration.calibration_block
+    contamination: dict[str, Any] | None = None  # eval_calibration.contamination_block
 
     @property
     def n_questions(self) -> int:
@@ -154,6 +156,10 @@ class EvalResult:
             }
             if predictions:
                 out["conditions"][name]["predictions"] = [asdict(p) for p in cond.predictions]
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        if self.contamination is not None:
+            out["contamination"] = self.contamination
         return out
 
     def to_markdown(self) -> str:
@@ -204,6 +210,12 @@ def render_markdown(result: EvalResult) -> str:
                 f"| {100 * a.invalid_rate:.1f} / {100 * b.invalid_rate:.1f} "
                 f"| {_fmt_mass(a)} / {_fmt_mass(b)} |"
             )
+    from stemqa.train.eval_calibration import calibration_markdown, contamination_markdown
+
+    if result.calibration is not None:
+        lines.append("\n" + calibration_markdown(result.calibration))
+    if result.contamination is not None:
+        lines.append("\n" + contamination_markdown(result.contamination))
     return "\n".join(lines) + "\n"
 
 
@@ -254,8 +266,16 @@ def evaluate_mcqa(
     subject_header: bool = True,
     progress: bool = True,
     config: dict[str, Any] | None = None,
+    calibration: Any = None,
+    contaminated: set[str] | None = None,
+    contamination_report: str | None = None,
 ) -> EvalResult:
     """Evaluate `model` on `mcqs`; with a retriever, closed-book and with-context side by side.
+
+    The result carries a calibration block (`stemqa.train.eval_calibration`); `calibration`
+    (a `stemqa.train.calibration.Calibration` fitted on *other* questions) adds the metrics after
+    temperature scaling. `contaminated` (eval ids from check-contamination) adds accuracy with
+    and without the flagged questions.
 
     `retriever` is anything with ``retrieve(query, k) -> list[Passage]`` (core's protocol); the
     CLI gets one from `stemqa.core.retrieval.open_retriever`, so this package never imports
@@ -302,7 +322,9 @@ def evaluate_mcqa(
             )
             preds = [to_prediction(i, a) for i, a in enumerate(answers)]
             results[name] = ConditionResult.of(preds)
-    return EvalResult(
+    from stemqa.train.eval_calibration import calibration_block, contamination_block
+
+    result = EvalResult(
         method=method,
         shots=shots,
         k=k if retriever is not None else None,
@@ -310,6 +332,12 @@ def evaluate_mcqa(
         seconds=time.perf_counter() - start,
         config=dict(config or {}),
     )
+    result.calibration = calibration_block(result, calibration=calibration)
+    if contaminated is not None:
+        result.contamination = contamination_block(
+            result, contaminated, report=contamination_report or "contamination report"
+        )
+    return result
 
 
 def write_results(result: EvalResult, out: str | Path) -> tuple[Path, Path]:
@@ -319,4 +347,7 @@ def write_results(result: EvalResult, out: str | Path) -> tuple[Path, Path]:
     out.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     md = out.with_suffix(".md")
     md.write_text(result.to_markdown())
+    from stemqa.train.eval_calibration import write_calibration_plots
+
+    write_calibration_plots(result, out)  # <stem>.reliability_<condition>.png, .risk_coverage.png
     return out, md
