@@ -1,8 +1,9 @@
 """Did the test questions leak into the training mix? n-gram overlap, as GPT-3 and lm-eval did.
 
 A training text *overlaps* an eval question when both contain the same run of `n` (13 by
-default) normalized tokens: lowercased (``str.casefold``), with punctuation and underscores
-acting as separators, so ``"Newton's 2nd law, F=ma."`` becomes ``newton s 2nd law f ma``. The
+default) normalized tokens: lowercased (``str.casefold``), with punctuation (ASCII, underscore,
+common Unicode dashes and quotes) turned into spaces, then split on whitespace, so
+``"Newton's 2nd law, F=ma."`` becomes ``newton s 2nd law f ma``. The
 eval side of the comparison is the question stem followed by its options; questions with fewer
 than `n` tokens cannot be checked at this n and are counted as ``too_short`` (lower `n` to
 cover them, at the price of more chance matches).
@@ -21,7 +22,7 @@ merge-datasets output) and, for MCQ-form training sets (train-mcqa's input), `lo
 from __future__ import annotations
 
 import json
-import re
+import string
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,9 +37,15 @@ from stemqa.core import MCQ
 
 DEFAULT_N = 13
 TEXT_FIELDS = ("system", "prompt", "chosen", "rejected")
-_TOKEN = re.compile(r"[^\W_]+")
+#: ASCII punctuation (underscore included) and the common Unicode dashes, quotes and marks
+#: become spaces; `str.translate` + `split` is ~3x faster than a regex tokenizer here.
+_PUNCTUATION = str.maketrans(
+    dict.fromkeys(string.punctuation + "‐‑‒–—―…‘’‚‛“”„‟«»‹›·•¡¿§¶†‡°", " ")
+)
 _PRIME = np.uint64(1099511628211)  # FNV-64 prime: odd, so the rolling hash mixes every token
 _BATCH_TOKENS = 4_000_000
+_FILTER_BITS = 24
+_FILTER_MASK = np.uint64((1 << _FILTER_BITS) - 1)
 
 
 class ContaminationError(ValueError):
@@ -46,8 +53,8 @@ class ContaminationError(ValueError):
 
 
 def normalize_tokens(text: str) -> list[str]:
-    """Lowercase, punctuation stripped, split on everything that is not a letter or digit."""
-    return _TOKEN.findall(text.casefold())
+    """Lowercase (casefold), punctuation replaced by spaces, split on whitespace."""
+    return text.casefold().translate(_PUNCTUATION).split()
 
 
 def question_text(mcq: MCQ) -> str:
@@ -95,8 +102,6 @@ class NgramIndex:
         self.vocab: dict[str, int] = {}
         self.questions: list[tuple[str, str, int, np.ndarray]] = []  # set, id, index, token ids
         self.info: dict[str, EvalSetInfo] = {}
-        owners: dict[int, list[tuple[int, int]]] = defaultdict(list)  # hash -> (question, pos)
-        all_hashes: list[np.ndarray] = []
         for name, mcqs in eval_sets.items():
             checked = 0
             for index, mcq in enumerate(mcqs, start=1):
@@ -104,22 +109,34 @@ class NgramIndex:
                 if len(tokens) < n:
                     continue
                 checked += 1
-                ids = np.fromiter(
-                    (self.vocab.setdefault(t, len(self.vocab)) for t in tokens),
-                    dtype=np.int64,
-                    count=len(tokens),
-                )
-                q = len(self.questions)
+                vocab = self.vocab
+                ids = np.array([vocab.setdefault(t, len(vocab)) for t in tokens], dtype=np.int64)
                 self.questions.append((name, mcq.source or f"{name}:{index}", index, ids))
-                hashes = self._window_hashes(ids)
-                for pos, h in enumerate(hashes.tolist()):
-                    owners[h].append((q, pos))
-                all_hashes.append(hashes)
             self.info[name] = EvalSetInfo(len(mcqs), checked, len(mcqs) - checked)
-        self._owners = dict(owners)
-        self._hashes = (
-            np.unique(np.concatenate(all_hashes)) if all_hashes else np.empty(0, np.uint64)
-        )
+        # One vectorized pass over all questions, as for training text (see `find`); then sorted
+        # hashes with their (question, position) owners alongside: membership and owner lookup
+        # are binary searches (np.isin/np.unique hash uint64s far slower, numpy 2.4).
+        lengths = np.fromiter((len(q[3]) for q in self.questions), np.int64, len(self.questions))
+        if len(self.questions):
+            ids = np.concatenate([q[3] for q in self.questions])
+            doc = np.repeat(np.arange(len(self.questions)), lengths)
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            hashes = self._window_hashes(ids)
+            keep = doc[: len(hashes)] == doc[n - 1 :]
+            owners = doc[: len(hashes)][keep]
+            positions = np.flatnonzero(keep) - starts[owners]
+            hashes = hashes[keep]
+        else:
+            hashes = np.empty(0, np.uint64)
+            owners = positions = np.empty(0, np.int64)
+        order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._owner_q = owners[order]
+        self._owner_pos = positions[order]
+        # A 2^24-bit prefilter on the low hash bits: most training windows are rejected by one
+        # array lookup before the binary search.
+        self._filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
+        self._filter[(self._hashes & _FILTER_MASK).astype(np.intp)] = True
 
     def _values(self, ids: np.ndarray) -> np.ndarray:
         return _splitmix64(ids)
@@ -159,12 +176,17 @@ class NgramIndex:
         count = len(hashes)
         window = np.arange(count)
         valid = (doc[:count] == doc[self.n - 1 :]) & (unknown[window + self.n] == unknown[window])
-        candidates = np.flatnonzero(valid & np.isin(hashes, self._hashes, assume_unique=False))
-        for pos in candidates.tolist():
+        maybe = np.flatnonzero(valid & self._filter[(hashes & _FILTER_MASK).astype(np.intp)])
+        at = np.searchsorted(self._hashes, hashes[maybe])
+        hit = self._hashes[np.minimum(at, len(self._hashes) - 1)] == hashes[maybe]
+        candidates, at = maybe[hit], at[hit]
+        ends = np.searchsorted(self._hashes, hashes[candidates], side="right")
+        for pos, begin, end in zip(candidates.tolist(), at.tolist(), ends.tolist(), strict=True):
             t = int(doc[pos])
             local = pos - int(starts[t])
             piece = ids[pos : pos + self.n]
-            for q, q_pos in self._owners.get(int(hashes[pos]), ()):
+            for j in range(begin, end):
+                q, q_pos = int(self._owner_q[j]), int(self._owner_pos[j])
                 if np.array_equal(self.questions[q][3][q_pos : q_pos + self.n], piece):
                     out[t].append((q, local, q_pos))
         return out
