@@ -60,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
     )
     add(
+        "--confidence-threshold",
+        "confidence_threshold",
+        "MCQA answers below this calibrated confidence show as 'not sure' (default 0.5)",
+        type=float,
+    )
+    add(
+        "--calibration",
+        "calibration",
+        "calibration.json from eval-mcqa --calibrate_on (default: next to the adapter)",
+        type=Path,
+    )
+    add(
         "--read-only-library",
         "read_only_library",
         "visitors cannot change the shared library; each adds private documents instead",

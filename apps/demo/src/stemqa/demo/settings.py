@@ -42,6 +42,8 @@ ENV_VARS: dict[str, str] = {
     "session_ttl_minutes": "STEMQA_SESSION_TTL_MINUTES",
     "auth": "STEMQA_AUTH",
     "hf_oauth": "STEMQA_HF_OAUTH",
+    "confidence_threshold": "STEMQA_CONFIDENCE_THRESHOLD",
+    "calibration": "STEMQA_CALIBRATION",
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -79,6 +81,9 @@ class Settings:
     session_ttl_minutes: int = 24 * 60  # a session's private documents, removed when unused
     auth: str | None = None  # "USER:PASS[,USER:PASS…]": Gradio's login, persistent libraries
     hf_oauth: bool | None = None  # "Sign in with Hugging Face"; default: on a Space with OAuth
+    # MCQA answers below this calibrated confidence show as "not sure" (stemqa.demo.confidence)
+    confidence_threshold: float = 0.5
+    calibration: Path | None = None  # calibration.json; default: next to the adapter
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -86,6 +91,8 @@ class Settings:
             self.index = Path(self.index).expanduser()
         if self.runs_dir is not None:
             self.runs_dir = Path(self.runs_dir).expanduser()
+        if self.calibration is not None:
+            self.calibration = Path(self.calibration).expanduser()
         self.validate()
 
     def validate(self) -> None:
@@ -113,6 +120,16 @@ class Settings:
                 f"chroma_port is set but chroma_host is not (set {ENV_VARS['chroma_host']} or --chroma-host)"
             )
 
+        threshold = self.confidence_threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not (0 <= threshold <= 1)
+        ):
+            raise SettingsError(
+                f"confidence_threshold={threshold!r} must be a number from 0 to 1 (set "
+                f"{ENV_VARS['confidence_threshold']} or --confidence-threshold)"
+            )
         self.auth_pairs()  # a malformed --auth is a settings error, not a login that never works
 
     def auth_pairs(self) -> list[tuple[str, str]] | None:
@@ -177,6 +194,11 @@ def _convert(name: str, type_name: object, raw: str, var: str) -> object:
         if raw.lower() in _FALSE:
             return False
         raise SettingsError(f"{var}={raw!r}: {name} must be true or false (1/0, yes/no)")
+    if "float" in str(type_name):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: {name} must be a number") from None
     if "int" in str(type_name):
         try:
             return int(raw)
