@@ -27,7 +27,7 @@ def test_twenty_concurrent_mcqa_requests_each_get_their_own_valid_letter(demo_se
     def ask(i: int):
         client = Client(demo_server.url, verbose=False)  # one client = one user session
         question, letters = make_question(i)
-        return i, letters, client.predict(question, "", False, 3, api_name="/mcqa")
+        return i, letters, client.predict(question, "", False, 3, api_name="/mcqa")[:5]
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(ask, range(20)))
@@ -53,13 +53,24 @@ def test_mcqa_with_separate_options_and_bad_input(demo_server) -> None:
     from gradio_client import Client
 
     client = Client(demo_server.url, verbose=False)
-    answer_html, *_rest, prompt, _latency = client.predict(
-        "What is the SI unit of force?", "Joule\nNewton\nWatt", False, 3, api_name="/mcqa"
+    answer_html, _probs, _passages, prompt, _latency, *_viewer, errors = _split(
+        client.predict(
+            "What is the SI unit of force?", "Joule\nNewton\nWatt", False, 3, api_name="/mcqa"
+        )
     )
     assert LETTER.search(answer_html).group(1) in "ABC"
     assert "Newton" in prompt and "C. Watt" in prompt
-    with pytest.raises(Exception, match="2 to 10 options"):
-        client.predict("Only one?", "lonely", False, 3, api_name="/mcqa")
+    assert errors == ["", "", ""]
+    # bad input: the message is in the options slot (the last three outputs: question,
+    # options, model/documents), and the answer outputs are empty
+    *outputs, errors = _split(client.predict("Only one?", "lonely", False, 3, api_name="/mcqa"))
+    assert errors == ["", "✗ Give at least 2 options, one per line.", ""]
+    assert "data-letter" not in outputs[0] and outputs[3] == ""
+
+
+def _split(outputs):
+    """/mcqa's outputs: the five answer outputs, the viewer's, then the three message slots."""
+    return [*outputs[:-3], list(outputs[-3:])]
 
 
 def test_chat_streams_token_by_token(demo_server) -> None:
@@ -70,10 +81,14 @@ def test_chat_streams_token_by_token(demo_server) -> None:
     question = "Explain entropy in one sentence."
     history = [{"role": "user", "content": [{"type": "text", "text": question}]}]
     job = client.submit(history, False, 3, 48, api_name="/chat")
-    final = job.result(timeout=120)
+    job.result(timeout=120)
+    # outputs: (chat history, input box, message under it, *page viewer); history comes first,
+    # and the last update only resets the viewer (the history is the last streamed one)
+    streamed = [out[0] for out in job.outputs() if isinstance(out[0], list)]
+    final = streamed[-1]
     texts = [
         "".join(part["text"] for part in out[-1]["content"])
-        for out in job.outputs()
+        for out in streamed
         if out and out[-1]["role"] == "assistant"
     ]
     distinct = list(dict.fromkeys(texts))

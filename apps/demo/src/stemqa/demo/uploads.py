@@ -18,8 +18,6 @@ from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemqa.rag.loading import file_sha256
-
 PDF_MAGIC = b"%PDF-"
 #: Characters that are separators or reserved on some file system (Windows' set), plus NUL.
 _RESERVED = re.compile(r'[<>:"|?*\x00]')
@@ -100,6 +98,8 @@ def check_pdf(temp_path: str | Path, original_name: str, *, max_bytes: int) -> C
         head = fh.read(1024)
     if PDF_MAGIC not in head:
         raise UploadError(f"{name}: not a PDF file (its content does not start with %PDF-).")
+    from stemqa.rag.loading import file_sha256  # the index's own content hash; rag loads lazily
+
     return CheckedUpload(name=name, temp=temp_path, sha256=file_sha256(temp_path))
 
 

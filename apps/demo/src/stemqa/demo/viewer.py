@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 from PIL import Image, ImageDraw
 
 log = logging.getLogger(__name__)
@@ -111,3 +112,104 @@ def _mark(image: Image.Image, boxes: list[Box], left: float, top: float, scale: 
     )
     draw.rectangle(frame, outline=FRAME, width=max(2, round(2 * scale)))
     image.alpha_composite(overlay)
+
+
+# -- the viewer in a tab -------------------------------------------------------------------
+
+
+def passage_records(passages: list[Any]) -> list[dict[str, Any]]:
+    """What the viewer keeps per cited passage (in the session's gr.State, never in the page)."""
+    from stemqa.core.retrieval import cite
+
+    return [{"source": p.source, "page": p.page, "text": p.text, "cite": cite(p)} for p in passages]
+
+
+def choices_update(records: list[dict[str, Any]]) -> Any:
+    """The viewer's dropdown for a new answer: one entry per cited passage, the first chosen."""
+    choices = [(f"{n}. {r['cite']}", n - 1) for n, r in enumerate(records, start=1)]
+    return gr.Dropdown(choices=choices, value=0 if choices else None)
+
+
+def reset(passages: list[Any]) -> tuple[list[dict[str, Any]], Any, None, str]:
+    """Outputs for (state, dropdown, image, message) when a new answer arrives."""
+    records = passage_records(passages)
+    return records, choices_update(records), None, ""
+
+
+def open_passage(library: Any, owner: Any, records: list[dict[str, Any]], choice: Any):
+    """Handler: (page image or None, message) for the chosen cited passage."""
+    if not records:
+        return None, "✗ No cited passages yet: answer with *Use my documents* on first."
+    try:
+        record = records[int(choice)]
+    except (TypeError, ValueError, IndexError):
+        return None, "✗ Choose a cited passage."
+    if record["page"] is None:
+        return None, f"✗ {record['cite']} has no pages to show (it is not a PDF)."
+    path = library.locate(owner, record["source"])
+    if path is None:
+        return None, (
+            f"✗ The file of {record['source']} is not among the app's uploads, so its page "
+            "can't be shown."
+        )
+    try:
+        rendered = render_page(path, int(record["page"]), record["text"])
+    except ViewerError as exc:
+        return None, f"✗ {exc}"
+    if rendered.found:
+        return rendered.image, f"**{record['cite']}**: the passage is highlighted."
+    return rendered.image, (
+        f"**{record['cite']}**: the passage's text was not found on the page (a scan, or text "
+        "laid out differently), so the page is shown unmarked."
+    )
+
+
+@dataclass
+class ViewerParts:
+    state: Any  # gr.State with the passage records
+    choice: Any
+    image: Any
+    message: Any
+
+    @property
+    def outputs(self) -> list[Any]:
+        """Outputs a new answer resets, in `reset`'s order."""
+        return [self.state, self.choice, self.image, self.message]
+
+
+def build_viewer(services: Any, prefix: str, table: Any = None) -> ViewerParts:
+    """The page viewer under a tab's answer; clicking a row of `table` opens that passage too."""
+    from stemqa.demo.library import owner_for
+
+    state = gr.State([])
+    with gr.Accordion("Cited passages on their pages", open=True):
+        with gr.Row():
+            choice = gr.Dropdown(
+                label="Passage", choices=[], scale=4, elem_id=f"{prefix}-view-choice"
+            )
+            show = gr.Button("Show page", scale=1, elem_id=f"{prefix}-view-open")
+        message = gr.Markdown(elem_id=f"{prefix}-view-status")
+        image = gr.Image(
+            type="pil",
+            interactive=False,
+            show_label=False,
+            format="png",
+            elem_id=f"{prefix}-page",
+        )
+
+    def on_show(records, chosen, request: gr.Request, profile: gr.OAuthProfile | None):
+        return open_passage(services.library, owner_for(request, profile), records, chosen)
+
+    def on_select(
+        records, evt: gr.SelectData, request: gr.Request, profile: gr.OAuthProfile | None
+    ):
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        owner = owner_for(request, profile)
+        return (*open_passage(services.library, owner, records, row), gr.Dropdown(value=row))
+
+    show.click(
+        on_show, [state, choice], [image, message], api_visibility="private", concurrency_limit=4
+    )
+    if table is not None:
+        table.select(on_select, state, [image, message, choice], api_visibility="private")
+    return ViewerParts(state, choice, image, message)

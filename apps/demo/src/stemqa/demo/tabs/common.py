@@ -1,31 +1,54 @@
-"""What every tab does when the shared model or index isn't there: show why, in the UI.
+"""What every tab does when an input is wrong or the model or index isn't there: say it inline.
 
-The services raise their own errors with the reason and the fix; Gradio shows a `gr.Error`
-as a toast, so the tabs translate here instead of each repeating the try/except.
+A raised `gr.Error` becomes a toast that fades and a red "Error" badge on every output of the
+event. Instead, handlers raise `InlineError(field, message)`; the tab catches it, writes the
+message into the Markdown slot under the input it concerns (`field`), and clears the outputs
+that would otherwise keep showing the previous answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
-
-import gradio as gr
 
 from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.model_service import ModelUnavailableError
 from stemqa.demo.services import Services
 
+#: Fields an InlineError may name: the tab has a message slot for each one it uses.
+QUESTION, OPTIONS, MESSAGE, MODEL, DOCUMENTS = "question", "options", "message", "model", "docs"
 
-def require_index(services: Services, *, sticky: bool = False) -> Any:
-    """The opened index; `sticky` keeps the message up until closed (no auto-dismiss)."""
+
+class InlineError(ValueError):
+    """A problem to show next to one input (`field`), in the UI's words."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def inline(message: str) -> str:
+    """How a problem reads in its slot."""
+    return f"✗ {message}"
+
+
+def require_index(services: Services) -> Any:
+    """The opened shared index, or InlineError('docs') saying why it isn't there."""
     try:
         return services.index.get()
     except IndexUnavailableError as exc:
-        raise gr.Error(str(exc), **({"duration": None} if sticky else {})) from None
+        raise InlineError(DOCUMENTS, str(exc)) from None
 
 
 def require_model(services: Services) -> tuple[Any, Any]:
-    """(model, tokenizer); a model that can't answer stays on screen until closed."""
+    """(model, tokenizer), or InlineError('model') saying why none can answer."""
     try:
         return services.model.require()
     except ModelUnavailableError as exc:
-        raise gr.Error(str(exc), duration=None) from None
+        raise InlineError(MODEL, str(exc)) from None
+
+
+def slots(layout: Sequence[Sequence[str]], error: InlineError | None) -> list[str]:
+    """One value per message slot (each slot shows the fields it lists): the error in its
+    field's slot, empty elsewhere, so an old message never stays under a new answer."""
+    return [inline(str(error)) if error is not None and error.field in f else "" for f in layout]
