@@ -118,7 +118,9 @@ def test_mmlu_hub_schema_parquet_and_jsonl(tmp_path: Path) -> None:
 
 
 def test_hub_id_unreachable_gives_actionable_error() -> None:
-    with pytest.raises(MCQDataError, match=r"^cais/mmlu: cannot load it from the Hugging Face Hub.*local path$"):
+    with pytest.raises(
+        MCQDataError, match=r"^cais/mmlu: cannot load it from the Hugging Face Hub.*local path$"
+    ):
         load_mcqs("cais/mmlu:college_physics")
 
 
