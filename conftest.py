@@ -45,3 +45,20 @@ def tiny_model_dir() -> Path:
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+@pytest.fixture(scope="module")
+def tiny_cpu(tiny_model_dir: Path):
+    """(model, tokenizer) of the tiny model on CPU, run with one intra-op thread.
+
+    One thread is several times faster than two on the two shared cores of CI; the previous
+    thread count is restored when the module's tests are done.
+    """
+    import torch
+
+    from stemqa.core import load_model
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_model(str(tiny_model_dir), device="cpu")
+    torch.set_num_threads(before)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
-import torch
 
-from stemqa.core import MCQ, load_model
+from stemqa.core import MCQ
 from stemqa.core.answering import prepare_mcqs
 from stemqa.core.scoring import score_letters
 from stemqa.demo.batching import ScoreBatcher
@@ -23,11 +21,8 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_model(str(tiny_model_dir), device="cpu")
-    torch.set_num_threads(before)
+def tiny(tiny_cpu):
+    return tiny_cpu
 
 
 def _concurrently(fn, args_list):

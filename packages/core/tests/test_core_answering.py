@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import torch
 
-from stemqa.core import MCQ, Passage, load_model
+from stemqa.core import MCQ, Passage
 from stemqa.core.answering import (
     QUERY_MODES,
     answer_mcqs,
@@ -68,11 +66,8 @@ DOCS = {
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_model(str(tiny_model_dir), device="cpu")
-    torch.set_num_threads(before)
+def tiny(tiny_cpu):
+    return tiny_cpu
 
 
 def test_retrieval_queries_per_mode() -> None:

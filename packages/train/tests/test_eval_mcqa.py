@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stemqa.core import MCQ, Passage, load_model
+from stemqa.core import MCQ, Passage
 from stemqa.core.answering import pick_shots, prepare_mcqs
 from stemqa.core.scoring import letter_token_ids
 from stemqa.train.eval_mcqa import (
@@ -26,12 +26,8 @@ MMLU_DIR = Path(__file__).resolve().parents[3] / "tests" / "data" / "mmlu"
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    """One intra-op thread: on two shared cores it is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_model(str(tiny_model_dir), device="cpu")
-    torch.set_num_threads(before)
+def tiny(tiny_cpu):
+    return tiny_cpu
 
 
 @pytest.fixture(scope="module")
