@@ -270,28 +270,34 @@ def iter_json_rows(path: Path) -> Iterator[Row]:
                 f"{path}, line {exc.lineno}: {_json_problem(exc)}; fix the file so it is one "
                 "JSON array of row objects"
             ) from None
-        for row_no, row in enumerate(rows, start=1):
-            where = f"{path}, row {row_no}"
-            if not isinstance(row, dict):
-                raise DatasetError(
-                    f"{where}: expected an object {{...}} in the array, got {_kind(row)} "
-                    f"({one_line(json.dumps(row), 60)}); make every element a row object"
-                )
-            yield Row(where, row_no, row)
-        return
-    for line_no, row in _json_lines(path):
-        where = f"{path}, line {line_no}"
+        items = ((n, f"{path}, row {n}", row) for n, row in enumerate(rows, start=1))
+        shape = "an object {...} in the array", "make every element a row object"
+    else:
+        items = ((n, f"{path}, line {n}", row) for n, row in _json_lines(path))
+        shape = "a JSON object {...} on each line", "write one row object per line"
+    for number, where, row in items:
         if not isinstance(row, dict):
             raise DatasetError(
-                f"{where}: expected a JSON object {{...}} on each line, got {_kind(row)} "
-                f"({one_line(json.dumps(row), 60)}); write one row object per line"
+                f"{where}: expected {shape[0]}, got {_kind(row)} "
+                f"({one_line(json.dumps(row), 60)}); {shape[1]}"
             )
-        yield Row(where, line_no, row)
+        yield Row(where, number, row)
+
+
+def _json_finding(path: Path) -> DatasetError | None:
+    """What is wrong in a JSON file datasets failed on, naming the line or row; None if nothing
+    found here (then only datasets' own message is left to report)."""
+    try:
+        _check_json_types(path)
+    except DatasetError as found:
+        return found
+    return None
 
 
 def _check_json_types(path: Path) -> None:
     """Raise at the first row whose field has another JSON type than in an earlier row, the other
-    way datasets (pyarrow) fails on a file of valid lines."""
+    way datasets (pyarrow) fails on a file of valid lines (and, via iter_json_rows, at the first
+    invalid line or non-object row)."""
     first: dict[str, tuple[str, str]] = {}
     for row in iter_json_rows(path):
         for key, value in row.data.items():
@@ -308,11 +314,8 @@ def _check_json_types(path: Path) -> None:
 
 def _diagnose(path: Path, fmt: str, exc: BaseException) -> DatasetError:
     """Turn datasets' failure on one local file into a message that names the line or row."""
-    if fmt in ("json", "jsonl"):
-        try:
-            _check_json_types(path)
-        except DatasetError as found:
-            return found
+    if fmt in ("json", "jsonl") and (found := _json_finding(path)) is not None:
+        return found
     if fmt == "parquet":
         return DatasetError(
             f"{path}: not a readable parquet file ({describe(exc)}); re-export it, "
@@ -395,11 +398,8 @@ def _load_builder(
             ) from exc
         for file in files:
             fmt = EXTENSION_FORMATS[file.suffix.lower()]
-            if fmt in ("json", "jsonl"):
-                try:
-                    _check_json_types(file)
-                except DatasetError as found:
-                    raise found from exc
+            if fmt in ("json", "jsonl") and (found := _json_finding(file)) is not None:
+                raise found from exc
         raise DatasetError(
             f"{folder}: cannot be read as a dataset folder ({describe(exc)}); check the split "
             "and config names, or point at one data file"
@@ -457,18 +457,12 @@ def load_splits(
     import datasets
 
     path = _local(source, hub)
-    if path is None:
-        return _load_builder(
-            str(source),
-            folder=None,
-            config=config,
-            split=None,
-            revision=revision,
-            cache_dir=cache_dir,
-        )
-    if format == "disk" or (format is None and path.is_dir() and saved_dataset_kind(path)):
-        return _load_disk(path)
-    if path.is_dir():
+    if path is not None:
+        if format == "disk" or (format is None and path.is_dir() and saved_dataset_kind(path)):
+            return _load_disk(path)
+        if path.is_file():
+            fmt = file_format(path, format, format_hint=format_hint)
+            return datasets.DatasetDict({"train": _load_file(path, fmt, cache_dir)})
         per_split = split_files(path)
         if per_split is not None:
             return datasets.DatasetDict(
@@ -477,16 +471,14 @@ def load_splits(
                     for name, file in per_split.items()
                 }
             )
-        return _load_builder(
-            str(path),
-            folder=path,
-            config=config,
-            split=None,
-            revision=revision,
-            cache_dir=cache_dir,
-        )
-    fmt = file_format(path, format, format_hint=format_hint)
-    return datasets.DatasetDict({"train": _load_file(path, fmt, cache_dir)})
+    return _load_builder(
+        str(source if path is None else path),
+        folder=path,
+        config=config,
+        split=None,
+        revision=revision,
+        cache_dir=cache_dir,
+    )
 
 
 def _pick(loaded: datasets.DatasetDict, split: str | None, label: str) -> datasets.Dataset:
