@@ -138,7 +138,7 @@ def test_without_a_token_nothing_is_staged_or_sent(
     assert hub.calls == []
 
 
-@pytest.mark.parametrize("flags", [["--dry-run"], ["--out", "OUT"]])
+@pytest.mark.parametrize("flags", [["--dry_run"], ["--output_dir", "OUT"]])
 def test_dry_run_and_out_stop_after_staging(
     flags: list[str],
     hub: HubCalls,
@@ -160,7 +160,7 @@ def test_dry_run_and_out_stop_after_staging(
     )
     assert rc == 0
     assert hub.calls == []
-    if "--out" in flags:
+    if "--output_dir" in flags:
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
             "README.md",
             "app.py",
@@ -228,9 +228,10 @@ def test_hub_refusal_is_reported_without_the_token(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--space-id", "not a repo"], "--space-id"),
+        (["--space-id", "not a repo"], "--space_id"),
         (["--space-id", "me/x", "--variable", "NOEQUALS"], "is not KEY=VALUE"),
-        ([], "--space-id USER/NAME is required"),
+        ([], "--space_id USER/NAME is required"),
+        (["--out", "x"], "--out was renamed to --output_dir"),
     ],
 )
 def test_bad_arguments_are_explained(

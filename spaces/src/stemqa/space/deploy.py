@@ -1,8 +1,8 @@
 """`uv run deploy-space`: stage the Space, validate it, then create or update it on the Hub.
 
-    uv run deploy-space --space-id USER/NAME [--private] [--variable KEY=VALUE ...]
-    uv run deploy-space --out DIR          # stage and validate only, keep the folder
-    uv run deploy-space --dry-run          # stage and validate only, in a temporary folder
+    uv run deploy-space --space_id USER/NAME [--private] [--variable KEY=VALUE ...]
+    uv run deploy-space --output_dir DIR   # stage and validate only, keep the folder
+    uv run deploy-space --dry_run          # stage and validate only, in a temporary folder
 
 The token comes from HF_TOKEN or a stored `hf auth login`, through huggingface_hub.get_token();
 it is never printed. Staging and validation run before the Hub is contacted, so a broken Space
@@ -24,6 +24,7 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from stemqa.core.cli_args import ArgumentParser
 from stemqa.space.staging import WHEELS_DIR, StagingError, stage
 from stemqa.space.validation import space_problems
 from stemqa.space.workspace import SPACE_PACKAGE, WorkspaceError, find_workspace_root, read_lock
@@ -53,22 +54,23 @@ def _space_id(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="deploy-space",
+        renamed={"--out": "--output_dir"},
         description="Stage the stemqa Gradio app as a self-contained Hugging Face Space, validate it, "
         "and create or update the Space.",
         epilog="Token: HF_TOKEN or `hf auth login` (needs write access). Nothing reaches the Hub "
-        "with --dry-run or --out.",
+        "with --dry_run or --output_dir.",
     )
     parser.add_argument(
-        "--space-id", type=_space_id, help="USER/NAME of the Space to create or update"
+        "--space_id", type=_space_id, help="USER/NAME of the Space to create or update"
     )
     parser.add_argument("--private", action="store_true", help="make the Space private")
     parser.add_argument(
-        "--dry-run", action="store_true", help="stage and validate only, upload nothing"
+        "--dry_run", action="store_true", help="stage and validate only, upload nothing"
     )
     parser.add_argument(
-        "--out", type=Path, help="stage into this (new or empty) folder and stop there"
+        "--output_dir", type=Path, help="stage into this (new or empty) folder and stop there"
     )
     parser.add_argument(
         "--variable",
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workspace", type=Path, help="root of the stemqa checkout (default: found from cwd)"
     )
     parser.add_argument(
-        "--skip-import-check",
+        "--skip_import_check",
         action="store_true",
         help="do not import the staged app before uploading (faster; not recommended)",
     )
@@ -136,9 +138,11 @@ def upload(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    deploying = not (args.dry_run or args.out)
+    deploying = not (args.dry_run or args.output_dir)
     if deploying and not args.space_id:
-        parser.error("--space-id USER/NAME is required to deploy (or use --dry-run / --out DIR)")
+        parser.error(
+            "--space_id USER/NAME is required to deploy (or use --dry_run / --output_dir DIR)"
+        )
 
     token = None
     if deploying:
@@ -162,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(str(exc))
         return 2
 
-    keep = args.out is not None
-    folder = args.out.resolve() if keep else Path(tempfile.mkdtemp(prefix="stemqa-space-"))
+    keep = args.output_dir is not None
+    folder = args.output_dir.resolve() if keep else Path(tempfile.mkdtemp(prefix="stemqa-space-"))
     try:
         try:
             staged = stage(folder, root=root, lock=lock, progress=_log)
@@ -183,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         _log("valid")
         if not deploying:
-            where = f"kept in {folder}" if keep else "use --out DIR to keep it"
+            where = f"kept in {folder}" if keep else "use --output_dir DIR to keep it"
             _log(f"dry run: nothing uploaded; staged Space {where}")
             return 0
 

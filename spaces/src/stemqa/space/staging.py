@@ -92,7 +92,7 @@ def stage(
     out_dir = out_dir.resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
         raise StagingError(
-            f"{out_dir} is not empty: pass a new folder to --out (nothing was written)"
+            f"{out_dir} is not empty: pass a new folder to --output_dir (nothing was written)"
         )
     source = root / SPACE_SOURCE
     missing = [name for name in SPACE_FILES if not (source / name).is_file()]

@@ -9,7 +9,6 @@ exercise code paths, never to measure accuracy.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -168,7 +167,9 @@ def make_tiny_model(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    from stemqa.core.cli_args import ArgumentParser
+
+    parser = ArgumentParser(
         prog="make-tiny-model",
         description=(
             "Write a tiny random-weight PhiForCausalLM (phi-2's architecture, scaled down) and a "

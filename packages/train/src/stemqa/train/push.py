@@ -11,13 +11,13 @@ never printed. ``--dry-run`` lists the files and needs neither a token nor the n
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stemqa.core.cli_args import ArgumentParser
 from stemqa.train.training.runs import ADAPTER_DIR, CARD_FILE, METRICS_FILE, PLOTS_DIR, SUMMARY_FILE
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -147,13 +147,13 @@ def _size(n: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="push-adapter", description="Upload a trained adapter (and its card) to the Hub."
     )
     parser.add_argument("folder", help="output_dir of a training run, or an adapter folder")
-    parser.add_argument("--repo-id", required=True, help="USER/NAME on the Hugging Face Hub")
+    parser.add_argument("--repo_id", required=True, help="USER/NAME on the Hugging Face Hub")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--dry-run", action="store_true", help="list files, upload nothing")
+    parser.add_argument("--dry_run", action="store_true", help="list files, upload nothing")
     parser.add_argument("--message", default=None, help="commit message")
     args = parser.parse_args(argv)
     try:
