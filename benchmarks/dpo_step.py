@@ -1,11 +1,21 @@
-"""Benchmark train-dpo.
+"""Benchmark train-dpo against plain `trl dpo` on the same recipe.
 
-CPU (default): seconds per optimizer step and peak RSS of `train-dpo` vs the plain `trl dpo`
-CLI with the same settings (tiny model, 4-bit NF4 + DoRA r16 on q/k/v/dense, batch 1 x grad
-acc 4, lr 5e-5, beta 0.1), in the same run, each in its own process. Per-step time is the
-difference of two runs (N_long - N_short steps) so start-up cost cancels. Ratio goal <= 1.05.
+Levers (default, CPU): time per epoch of `trl dpo` and of train-dpo with one speed lever at a
+time, on the tiny model (4-bit NF4 + DoRA r16 on q/k/v/dense, batch 1 x grad acc 4, lr 5e-5,
+beta 0.1, max_length 2048, gradient checkpointing, lora_dropout 0.05: the shipped recipe's
+shape), in ONE process, interleaved: each repeat runs every configuration once, in a rotated
+order, so machine load hits all of them alike. Time per epoch = Trainer.train() wall time plus
+the reference log-prob precompute (which TRL runs in the trainer's constructor). Each run also
+reports its final train loss and the reward accuracy on a held-out test split (evaluated after
+the timer), so a lever that changes results shows.
 
-    uv run python benchmarks/dpo_step.py [--steps 12] [--out bench.json]
+    uv run python benchmarks/dpo_step.py [--rows 128] [--repeats 3] [--levers a,b] [--out f.json]
+
+Per-step (--per-step): the older subprocess comparison of seconds per optimizer step
+(N_long - N_short steps so start-up cancels), kept so earlier numbers in docs/BENCHMARKS.md
+reproduce:
+
+    uv run python benchmarks/dpo_step.py --per-step [--steps 12] [--lora-dropout 0]
 
 GPU (--gpu-suite): a phi-2-shaped random-weight model built from the shipped config (no
 download), 4-bit QDoRA, sequences of 1024 and 2048 tokens, lora_dropout 0.05 vs 0; tokens/s and
@@ -326,29 +336,296 @@ def gpu_suite(steps: int) -> dict:
     return results
 
 
+#: train-dpo with every lever off: the same work as `trl dpo` (the "unoptimized path").
+UNOPTIMIZED = ["--auto_batch", "false", "--precompute_ref_log_probs", "false"]
+
+#: name -> (tool, extra flags after SHARED). One lever per train-dpo row, against UNOPTIMIZED.
+CONFIGS: dict[str, tuple[str, list[str]]] = {
+    "trl dpo": ("trl", []),
+    "train-dpo unoptimized": ("stemqa", UNOPTIMIZED),
+    "precompute_ref_log_probs": (
+        "stemqa",
+        ["--auto_batch", "false", "--precompute_ref_log_probs", "true"],
+    ),
+    "gradient checkpointing off": (
+        "stemqa",
+        [*UNOPTIMIZED, "--gradient_checkpointing", "false"],
+    ),
+    "micro-batch 4 x grad acc 1": (
+        "stemqa",
+        [*UNOPTIMIZED, "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1"],
+    ),
+    "micro-batch 4 + group_by_length": (
+        "stemqa",
+        [
+            *UNOPTIMIZED,
+            "--per_device_train_batch_size",
+            "4",
+            "--gradient_accumulation_steps",
+            "1",
+            "--train_sampling_strategy",
+            "group_by_length",
+        ],
+    ),
+    "lora_dropout 0 (DoRA fast path; changes results)": (
+        "stemqa",
+        [*UNOPTIMIZED, "--lora_dropout", "0"],
+    ),
+    "torch.compile": ("stemqa", [*UNOPTIMIZED, "--torch_compile", "true"]),
+    "train-dpo default (auto_batch + precompute)": ("stemqa", []),
+}
+
+
+def _lever_data(folder: Path, rows: int, test_rows: int) -> Path:
+    """train.jsonl (``rows``) and test.jsonl (``test_rows``) of the arithmetic preference task;
+    prompts and answers vary in length (the batching levers need that to show)."""
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    fillers = ["", " Think step by step.", " Please be brief and exact in your reply to this."]
+    for split, n in (("train", rows), ("test", test_rows)):
+        with (folder / f"{split}.jsonl").open("w") as fh:
+            for _ in range(n):
+                a, b = rng.randint(1, 999), rng.randint(1, 999)
+                row = {
+                    "prompt": f"Question: what is {a} plus {b}?{rng.choice(fillers)}\nAnswer:",
+                    "chosen": f" The answer is {a + b}." + " Done." * rng.randint(0, 6),
+                    "rejected": " I do not know." + " Sorry." * rng.randint(0, 6),
+                }
+                fh.write(json.dumps(row) + "\n")
+    return folder
+
+
+class _Capture:
+    """Times DPOTrainer.train and the reference precompute, and keeps the trainer (both tools
+    build a DPOTrainer), so that every configuration is measured the same way."""
+
+    def __init__(self) -> None:
+        from trl import DPOTrainer
+
+        self.reset()
+        capture = self
+        train, precompute = DPOTrainer.train, DPOTrainer._precompute_ref_logps
+
+        def timed_train(trainer, *args, **kwargs):
+            start = time.perf_counter()
+            out = train(trainer, *args, **kwargs)
+            capture.train_s += time.perf_counter() - start
+            capture.trainer, capture.output = trainer, out
+            return out
+
+        def timed_precompute(trainer, dataset, name, batch_size):
+            start = time.perf_counter()
+            out = precompute(trainer, dataset, name, batch_size)
+            if name == "train":
+                capture.precompute_s += time.perf_counter() - start
+            return out
+
+        DPOTrainer.train = timed_train
+        DPOTrainer._precompute_ref_logps = timed_precompute
+
+    def reset(self) -> None:
+        self.train_s = 0.0
+        self.precompute_s = 0.0
+        self.trainer = None
+        self.output = None
+
+
+def _run_config(tool: str, argv: list[str]) -> None:
+    if tool == "trl":
+        from trl.scripts.dpo import main as trl_main
+        from trl.scripts.dpo import make_parser
+
+        parsed = make_parser().parse_args_and_config(args=argv, fail_with_unknown_args=False)
+        trl_main(*parsed[:4])
+    else:
+        from stemqa.train.dpo import parse_args, run_dpo
+
+        run_dpo(*parse_args(argv))
+
+
+def cpu_levers(rows: int, repeats: int, names: list[str], test_rows: int = 32) -> dict:
+    import shutil
+    import statistics
+
+    import torch
+
+    from stemqa.core.tiny_model import make_tiny_model
+
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="dpo-levers-"))
+    model = make_tiny_model(work / "tiny")
+    data = _lever_data(work / "data-src", rows, test_rows)
+    capture = _Capture()
+    from datasets import load_dataset
+
+    test = load_dataset("json", data_files={"test": str(data / "test.jsonl")})["test"]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
+            tool, extra = CONFIGS[name]
+            run_dir = work / f"r{repeat}-c{names.index(name)}"
+            # a fresh copy per run: TRL caches precomputed log-probs by dataset fingerprint
+            shutil.copytree(data, run_dir / "data")
+            argv = [
+                "--model_name_or_path",
+                str(model),
+                "--dataset_name",
+                str(run_dir / "data"),
+                "--output_dir",
+                str(run_dir / "out"),
+                "--num_train_epochs",
+                "1",
+                *SHARED,
+                "--logging_steps",
+                "1000",
+                "--disable_tqdm",
+                "true",
+            ]
+            if tool == "stemqa":
+                argv += [
+                    "--early_stopping_patience",
+                    "0",
+                    "--load_best_model_at_end",
+                    "false",
+                    "--dataset_test_split",
+                    "none",
+                    *extra,
+                ]
+            capture.reset()
+            record: dict = {"repeat": repeat}
+            try:
+                _run_config(tool, argv)
+            except Exception as exc:  # a lever that does not work here is a result too
+                record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                runs[name].append(record)
+                print(json.dumps({"config": name, **record}), flush=True)
+                continue
+            trainer = capture.trainer
+            record["epoch_s"] = capture.train_s + capture.precompute_s
+            record["precompute_s"] = capture.precompute_s
+            record["train_loss"] = capture.output.training_loss
+            record["micro_batch"] = trainer.args.per_device_train_batch_size
+            record["gradient_checkpointing"] = bool(trainer.args.gradient_checkpointing)
+            metrics = trainer.evaluate(eval_dataset=test, metric_key_prefix="test")
+            record["test_reward_accuracy"] = metrics.get(
+                "test_rewards/accuracies", metrics.get("eval_rewards/accuracies")
+            )
+            runs[name].append(record)
+            print(json.dumps({"config": name, **record}), flush=True)
+            del trainer
+            capture.reset()
+    baseline = [r.get("epoch_s") for r in runs.get("trl dpo", [])]
+    table = []
+    for name in names:
+        ok = [r for r in runs[name] if "epoch_s" in r]
+        row: dict = {"config": name, "runs": len(runs[name]), "ok": len(ok)}
+        if ok:
+            times = [r["epoch_s"] for r in ok]
+            row.update(
+                epoch_s_min=min(times),
+                epoch_s_median=statistics.median(times),
+                spread=(max(times) - min(times)) / statistics.median(times),
+                train_loss=statistics.mean(r["train_loss"] for r in ok),
+                test_reward_accuracy=statistics.mean(r["test_reward_accuracy"] for r in ok),
+                micro_batch=ok[0]["micro_batch"],
+                gradient_checkpointing=ok[0]["gradient_checkpointing"],
+            )
+            paired = [
+                r["epoch_s"] / baseline[r["repeat"]]
+                for r in ok
+                if r["repeat"] < len(baseline) and baseline[r["repeat"]]
+            ]
+            if paired:
+                row.update(
+                    ratio_min=min(paired),
+                    ratio_median=statistics.median(paired),
+                    ratio_max=max(paired),
+                )
+        else:
+            row["error"] = runs[name][0].get("error") if runs[name] else None
+        table.append(row)
+    return {
+        "table": table,
+        "runs": runs,
+        "settings": {
+            "rows": rows,
+            "test_rows": test_rows,
+            "repeats": repeats,
+            "model": "tiny phi (stemqa.core.tiny_model)",
+            "threads": 1,
+            "cpus": os.cpu_count(),
+            "load_avg_at_end": os.getloadavg(),
+        },
+    }
+
+
+def print_table(results: dict) -> None:
+    header = (
+        "| configuration | s/epoch min | median | spread | ratio vs trl dpo (min / median / max) "
+    )
+    header += "| train loss | test reward acc | micro-batch | ckpt |"
+    print(header)
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in results["table"]:
+        if "epoch_s_min" not in row:
+            print(f"| {row['config']} | failed: {row.get('error')} |||||||| ")
+            continue
+        ratio = (
+            f"{row['ratio_min']:.2f} / {row['ratio_median']:.2f} / {row['ratio_max']:.2f}"
+            if "ratio_min" in row
+            else "-"
+        )
+        print(
+            f"| {row['config']} | {row['epoch_s_min']:.1f} | {row['epoch_s_median']:.1f} | "
+            f"{row['spread']:.0%} | {ratio} | {row['train_loss']:.4f} | "
+            f"{row['test_reward_accuracy']:.3f} | {row['micro_batch']} | "
+            f"{'on' if row['gradient_checkpointing'] else 'off'} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--rows", type=int, default=128, help="levers: training rows (1 epoch)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--levers",
+        default=",".join(CONFIGS),
+        help="levers: comma-separated configuration names (default: all). Known: "
+        + "; ".join(CONFIGS),
+    )
+    parser.add_argument("--per-step", action="store_true", help="the older per-step comparison")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--short", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--gpu-suite", action="store_true")
     parser.add_argument(
         "--lora-dropout",
         type=float,
         default=0.05,
-        help="CPU mode: adapter dropout for both tools. TRL's disable_dropout (on by default in "
+        help="--per-step: adapter dropout for both tools. TRL's disable_dropout (on by default in "
         "`trl dpo`) zeroes it anyway, while train-dpo keeps it: 0 compares like with like",
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.gpu_suite:
         results = gpu_suite(min(args.steps, 3))
-    else:
+    elif args.per_step:
         results = cpu_compare(args.steps, args.short, args.repeats, args.lora_dropout)
+    else:
+        names = [n.strip() for n in args.levers.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            parser.error(f"unknown --levers {unknown}; known: {list(CONFIGS)}")
+        if "trl dpo" not in names:
+            names.insert(0, "trl dpo")
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        results = cpu_levers(args.rows, args.repeats, names)
     text = json.dumps(results, indent=2)
     print(text)
+    if "table" in results:
+        print_table(results)
     if args.out:
         args.out.write_text(text + "\n")
 

@@ -6,9 +6,10 @@ gradient checkpointing are faster (fewer, fuller kernels; no recomputed forward)
 tries, from the largest divisor of the effective batch down: without checkpointing first, then
 - only if nothing fits - with it.
 
-Whether a shape fits is measured, not guessed: one forward + backward of the worst case (every
-sequence at max_length) on the real model, peak memory read from torch.cuda. The search logic
-takes the probe as a function, so it is tested on CPU with a faked memory budget.
+On a GPU, whether a shape fits is measured, not guessed: one forward + backward of the worst case
+(every sequence at max_length) on the real model, peak memory read from torch.cuda. On a CPU it
+is estimated (:func:`estimated_peak_bytes`) against free RAM. The search takes the probe as a
+function, so its logic is tested on CPU with a faked memory budget.
 """
 
 from __future__ import annotations
@@ -94,28 +95,57 @@ def cuda_peak_probe(
     return probe
 
 
-def apply_auto_batch(
-    model: Any, training_args: Any, sequences_per_example: int
-) -> BatchChoice | None:
+def estimated_peak_bytes(model: Any, max_length: int, sequences_per_example: int, dtype_bytes=4):
+    """A ``peak_bytes`` for :func:`pick_micro_batch` where no trial step can be measured (CPU):
+    weights plus the standard transformer activation estimate (Korthikanti et al. 2022: about
+    34*s*h + 5*a*s^2 half-precision bytes per layer and sequence; with checkpointing one layer's
+    worth plus every layer's input) plus fp32 logits and their log-softmax. Conservative: every
+    sequence at ``max_length``."""
+    config = model.config
+    hidden = int(config.hidden_size)
+    layers = int(config.num_hidden_layers)
+    heads = int(config.num_attention_heads)
+    vocab = int(config.vocab_size)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    scale = dtype_bytes / 2
+    seq = max_length
+
+    def peak(micro: int, checkpointing: bool) -> int:
+        rows = micro * sequences_per_example
+        per_layer = rows * (34 * seq * hidden + 5 * heads * seq * seq) * scale
+        if checkpointing:
+            activations = layers * rows * seq * hidden * dtype_bytes + per_layer
+        else:
+            activations = layers * per_layer
+        logits = 2 * rows * seq * vocab * 4
+        return int(weights + activations + logits)
+
+    return peak
+
+
+def apply_auto_batch(model: Any, training_args: Any, sequences_per_example: int) -> BatchChoice:
     """Set per_device_train_batch_size / gradient_accumulation_steps / gradient_checkpointing
-    on ``training_args`` from a search on this GPU; prints the choice. No GPU: keeps the
-    configured split (note)."""
+    on ``training_args`` from a search (trial steps on a GPU; the estimate against free RAM on
+    a CPU); prints the choice in one line."""
     import torch
 
     effective = (
         training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
     )
-    if not torch.cuda.is_available():
-        print(
-            "note: auto_batch needs a CUDA GPU; keeping the configured micro-batch", file=sys.stderr
-        )
-        return None
-    free, _total = torch.cuda.mem_get_info()
-    budget = int((free + torch.cuda.memory_allocated()) * HEADROOM)
-    dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
-    probe = cuda_peak_probe(
-        model, int(training_args.max_length or 1024), sequences_per_example, dtype
-    )
+    max_length = int(getattr(training_args, "max_length", None) or 1024)
+    if torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info()
+        budget = int((free + torch.cuda.memory_allocated()) * HEADROOM)
+        bf16, fp16 = training_args.bf16, training_args.fp16
+        dtype = torch.bfloat16 if bf16 else torch.float16 if fp16 else None
+        probe = cuda_peak_probe(model, max_length, sequences_per_example, dtype)
+        where = "GPU, measured"
+    else:
+        import psutil
+
+        budget = int(psutil.virtual_memory().available * HEADROOM)
+        probe = estimated_peak_bytes(model, max_length, sequences_per_example)
+        where = "RAM, estimated"
     choice = pick_micro_batch(effective, probe, budget)
     training_args.per_device_train_batch_size = choice.micro_batch
     training_args.gradient_accumulation_steps = choice.gradient_accumulation_steps
@@ -127,8 +157,8 @@ def apply_auto_batch(
     print(
         f"note: auto_batch: micro-batch {choice.micro_batch} x gradient accumulation "
         f"{choice.gradient_accumulation_steps} (effective {effective}), gradient checkpointing "
-        f"{'on' if choice.gradient_checkpointing else 'off'}, probe peak "
-        f"{(choice.peak_bytes or 0) / 2**30:.1f} of {budget / 2**30:.1f} GiB",
+        f"{'on' if choice.gradient_checkpointing else 'off'}, peak "
+        f"{(choice.peak_bytes or 0) / 2**30:.2f} of {budget / 2**30:.1f} GiB ({where})",
         file=sys.stderr,
     )
     return choice

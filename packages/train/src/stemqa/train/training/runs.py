@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -29,13 +30,34 @@ CARD_FILE = "README.md"
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
-    """Newest ``checkpoint-N`` in output_dir (transformers' rule), or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """Newest complete ``checkpoint-N`` in output_dir, or None.
+
+    Complete means it has trainer_state.json, which transformers writes after the weights,
+    optimizer and RNG state: a process killed while saving leaves a folder without it, and
+    resuming from that would fail. Such folders are skipped with a one-line note.
+    """
+    import re
 
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return None
-    return get_last_checkpoint(str(output_dir))
+    found = []
+    for folder in output_dir.iterdir():
+        match = re.fullmatch(r"checkpoint-(\d+)", folder.name)
+        if match and folder.is_dir():
+            found.append((int(match.group(1)), folder))
+    incomplete = []
+    for _step, folder in sorted(found, reverse=True):
+        if (folder / "trainer_state.json").is_file():
+            if incomplete:
+                print(
+                    f"note: skipped incomplete checkpoint(s) {', '.join(incomplete)} (no "
+                    "trainer_state.json: the run stopped while saving)",
+                    file=sys.stderr,
+                )
+            return str(folder)
+        incomplete.append(folder.name)
+    return None
 
 
 def checkpoint_step(checkpoint: str | Path) -> int:

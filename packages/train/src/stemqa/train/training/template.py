@@ -63,6 +63,9 @@ RUN_DEFAULTS: dict[str, Any] = {
     "load_best_model_at_end": True,
     "report_to": "none",
     "seed": 42,
+    # speed, not results: split the effective batch into the largest micro-batch that fits,
+    # gradient checkpointing only when memory needs it (training.auto_batch)
+    "auto_batch": True,
 }
 
 
