@@ -99,3 +99,27 @@ def test_bad_decontaminate_value(tmp_path, mix) -> None:
     path, _ = mix
     with pytest.raises(ConfigError, match="'decontaminate' must be a list"):
         parse_config(_recipe(path, decontaminate=[3]), base_dir=tmp_path)
+
+
+def test_train_mcqa_decontaminate_drops_exactly_the_planted_questions(tmp_path, capsys) -> None:
+    from stemqa.train.mcqa import MCQAScriptArguments, load_splits
+
+    mcqs = load_mcqs(MMLU)
+    rows = [
+        {"question": f"Which option is number {i}?\nA. one\nB. two\nC. three", "answer": "A"}
+        for i in range(10)
+    ]
+    for i, q in ((2, mcqs[5]), (6, mcqs[30])):  # two MMLU test questions in the training set
+        options = "\n".join(f"{'ABCD'[j]}. {c}" for j, c in enumerate(q.choices))
+        rows[i] = {"question": f"{q.question}\n{options}", "answer": q.answer_letter}
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = MCQAScriptArguments(dataset_name=str(data), eval_fraction=0.0, decontaminate=[str(MMLU)])
+    splits = load_splits(args, seed=0)
+    kept = {m.question for m in splits["train"]}
+    assert len(kept) == 8
+    assert mcqs[5].question not in kept and mcqs[30].question not in kept
+    assert "dropped 2 training question(s)" in capsys.readouterr().out
+    args.decontaminate = [str(tmp_path / "missing.csv")]
+    with pytest.raises(SystemExit, match=r"decontaminate: .*missing\.csv"):
+        load_splits(args, seed=0)

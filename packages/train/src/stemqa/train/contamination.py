@@ -506,3 +506,11 @@ def read_contaminated_ids(path: str | Path) -> set[str]:
 def decontamination_index(eval_sets: Sequence[str], *, n: int = DEFAULT_N) -> NgramIndex:
     """The index merge-datasets and train-mcqa drop rows with (`decontaminate: [eval sets]`)."""
     return NgramIndex(load_eval_sets([str(e) for e in eval_sets]), n=n)
+
+
+def drop_contaminated_mcqs(
+    mcqs: Sequence[MCQ], eval_sets: Sequence[str], *, n: int = DEFAULT_N
+) -> tuple[list[MCQ], int]:
+    """train-mcqa's `decontaminate`: the training questions that overlap no eval question."""
+    flags = decontamination_index(eval_sets, n=n).contaminated([(question_text(m),) for m in mcqs])
+    return [m for m, bad in zip(mcqs, flags, strict=True) if not bad], sum(flags)

@@ -102,6 +102,13 @@ class MCQAScriptArguments(RunArguments):
         default=True,
         metadata={"help": "Start prompts with MMLU's 'The following are multiple choice …' line."},
     )
+    decontaminate: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Eval sets (MCQ files/folders/Hub ids): training questions sharing a 13-gram "
+            "with one are dropped before training (stemqa.train.contamination)."
+        },
+    )
     mcqa_eval_batch_size: int = field(
         default=16, metadata={"help": "Batch size of the final eval-mcqa letter scoring."}
     )
@@ -132,6 +139,14 @@ def load_splits(script_args: MCQAScriptArguments, seed: int) -> dict[str, list]:
 
     local = _is_local(script_args.dataset_name)
     train = load(script_args.dataset_name, None if local else script_args.dataset_train_split)
+    if script_args.decontaminate:
+        from stemqa.train.contamination import ContaminationError, drop_contaminated_mcqs
+
+        try:
+            train, dropped = drop_contaminated_mcqs(train, script_args.decontaminate)
+        except ContaminationError as exc:
+            raise SystemExit(f"error: decontaminate: {exc}") from None
+        print(f"decontaminate: dropped {dropped} training question(s) overlapping the eval sets")
     if script_args.eval_dataset_name:
         evaluation = load(script_args.eval_dataset_name, None)
     elif not local:
