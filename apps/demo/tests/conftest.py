@@ -205,3 +205,22 @@ def browser(chromium_path: str):
         browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def pdf_pages(tmp_path_factory: pytest.TempPathFactory):
+    """carve(pdf, pages) -> bytes: a real PDF made of some pages of a course PDF (pypdfium2), so
+    tests get distinct real documents that embed in seconds."""
+    import pypdfium2 as pdfium
+
+    folder = tmp_path_factory.mktemp("carved")
+
+    def carve(pdf: Path, pages: list[int]) -> bytes:
+        src = pdfium.PdfDocument(str(pdf))
+        out = pdfium.PdfDocument.new()
+        out.import_pages(src, pages)
+        target = folder / f"{pdf.stem}-{'-'.join(map(str, pages))}.pdf"
+        out.save(str(target))
+        return target.read_bytes()
+
+    return carve

@@ -136,14 +136,27 @@ class Library:
                     return None
                 from stemqa.rag import Index
 
+                kwargs = {} if folder.is_dir() else self._new_index_config()
                 folder.mkdir(parents=True, exist_ok=True)
-                kwargs = {}
-                if self.settings.embedding_model:
-                    kwargs["embedding_model"] = self.settings.embedding_model
                 index = Index(folder, **kwargs)
                 self._open[owner.key] = index
         self._touch(owner)
         return index
+
+    def _new_index_config(self) -> dict[str, Any]:
+        """A new private index is built like the shared one (same embedder, chunking and
+        preprocessing), so both retrieve alike; once built, its recorded settings win."""
+        try:
+            shared = self.shared.get()
+        except Exception:  # no shared index: the defaults
+            model = self.settings.embedding_model
+            return {"embedding_model": model} if model else {}
+        return {
+            "embedding_model": shared.embedding_model,
+            "chunk_size": shared.chunk_size,
+            "chunk_overlap": shared.chunk_overlap,
+            "preprocess": shared.preprocessor.label,
+        }
 
     def index(self, owner: Owner, scope: str, *, create: bool = False) -> Any:
         return self.shared.get() if scope == SHARED else self.private_index(owner, create=create)
