@@ -1,0 +1,151 @@
+"""Problems said inline, in the UI's words, and the page viewer, in a real Chromium.
+
+One page (one browser session) walks through the mistakes a user makes: each message must
+appear next to the input it concerns, the previous answer must go, and nothing may read like
+a command line. Then a cited passage is opened on its rendered page in MCQA and in chat.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[3]
+PDFS = REPO / "tests" / "data" / "pdfs"
+SHOTS = REPO / "docs" / "screenshots"
+TIMEOUT = 120_000
+expect.set_options(timeout=TIMEOUT)
+CLI_WORDING = ("--", "max_tokens", "pass the choices as a list", "Repo id must be")
+
+
+@pytest.fixture(scope="module")
+def page(browser, demo_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(demo_server.url)
+    expect(page.locator("#status-banner")).to_contain_text("Model ready")
+    yield page
+    context.close()
+
+
+def tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def ask(page, question: str, options: str = "") -> None:
+    page.locator("#mcqa-question textarea").fill(question)
+    page.locator("#mcqa-options textarea").fill(options)
+    page.locator("#mcqa-ask").click()
+
+
+def no_cli_wording(text: str) -> None:
+    for words in CLI_WORDING:
+        assert words not in text, text
+
+
+def test_mcqa_errors_are_inline_and_clear_the_old_answer(page) -> None:
+    tab(page, "MCQA")
+    letter = page.locator("#mcqa-answer .stemqa-letter")
+    ask(page, "Which is a vector?\na) mass\nb) velocity\nc) energy")  # lowercase is fine
+    letter.wait_for()
+    assert letter.get_attribute("data-letter") in list("ABC")
+    expect(page.locator("#mcqa-latency")).to_contain_text(" ms")
+
+    eleven = "Pick one\n" + "\n".join(f"{chr(65 + i)}. option {i}" for i in range(11))
+    ask(page, eleven)
+    error = page.locator("#mcqa-question-error")
+    expect(error).to_contain_text("11 options (A to K): at most 10 (A to J) can be answered.")
+    expect(letter).to_have_count(0)  # the old answer is gone, not left under the error
+    expect(page.locator("#mcqa-latency")).not_to_contain_text("ms")
+    assert page.locator(".toast-body").count() == 0  # no toast
+    no_cli_wording(error.inner_text())
+
+    ask(page, "Which?\nA. up\nB. down", "up\ndown")
+    options_error = page.locator("#mcqa-options-error")
+    expect(options_error).to_contain_text("both in the question and in this box")
+    expect(error).to_be_empty()  # the earlier message went with its problem
+    no_cli_wording(options_error.inner_text())
+
+
+def test_page_viewer_opens_cited_passages_in_mcqa_and_chat(page, pdf_pages) -> None:
+    # a private document (one page of the electromagnetism notes), so this test needs nothing
+    # from other tests and leaves the shared library alone
+    tab(page, "Documents")
+    page.locator("#docs-scope").get_by_label("Only me").check()
+    data = pdf_pages(PDFS / "PHY102_Electromagnetism.pdf", [1])
+    page.locator("#docs-upload input[type=file]").set_input_files(
+        [{"name": "divergence.pdf", "mimeType": "application/pdf", "buffer": data}]
+    )
+    page.locator("#docs-upload").get_by_text("divergence.pdf").wait_for()
+    page.locator("#docs-add").click()
+    expect(page.locator("#docs-status")).to_contain_text("✓ divergence.pdf added")
+
+    tab(page, "MCQA")
+    page.locator("#mcqa-use-docs input[type=checkbox]").check()
+    ask(
+        page,
+        "The divergence of a vector field is defined through the flux out of a small volume. "
+        "Is it the same in any coordinate system?\nA. yes\nB. no",
+    )
+    expect(page.locator("#mcqa-passages")).to_contain_text("divergence.pdf")
+    page.locator("#mcqa-view-open").click()
+    expect(page.locator("#mcqa-view-status")).to_contain_text("divergence.pdf p. 1")
+    image = page.locator("#mcqa-page img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") > 800  # the rendered page, not an icon
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#mcqa-page").screenshot(path=str(SHOTS / "viewer.png"))  # for the README
+
+    tab(page, "Chat")
+    page.locator("#chat-send").click()  # empty Send: said so under the input
+    expect(page.locator("#chat-error")).to_contain_text("Type a message first.")
+    page.locator("#chat-use-docs input[type=checkbox]").check()
+    page.locator("#chat-input textarea").fill("What is the divergence of a vector field?")
+    page.locator("#chat-send").click()
+    expect(page.locator("#chat-error")).to_be_empty()
+    expect(page.locator("#chat-bot")).to_contain_text("Sources:")
+    page.locator("#chat-view-open").click()
+    expect(page.locator("#chat-view-status")).to_contain_text("divergence.pdf p. 1")
+    expect(page.locator("#chat-page img")).to_be_visible()
+
+
+def test_model_tab_errors_in_its_own_words(page, demo_server, tmp_path) -> None:
+    run, _n = demo_server.run_folder.result(timeout=300)
+    tab(page, "Model")
+    page.get_by_text("Push the adapter to the Hugging Face Hub").click()
+    page.locator("#model-push-folder textarea, #model-push-folder input").first.fill(str(run))
+    page.locator("#model-repo textarea, #model-repo input").first.fill("someone/tiny-dora")
+    page.locator("#model-dry-run input[type=checkbox]").check()
+    page.locator("#model-push").click()
+    result = page.locator("#model-push-result")
+    expect(result).to_contain_text("Dry run: would upload")
+    # a failed push: inline, the stale dry-run text replaced, the token box emptied
+    page.locator("#model-dry-run input[type=checkbox]").uncheck()
+    page.locator("#model-repo textarea, #model-repo input").first.fill("not a repo id")
+    page.locator("#model-token input").fill("hf_secret_never_shown")
+    page.locator("#model-push").click()
+    expect(result).to_contain_text("✗ Push failed: Repo id 'not a repo id' is not of the form")
+    expect(result).not_to_contain_text("Dry run")
+    expect(page.locator("#model-token input")).to_have_value("")
+    assert "hf_secret_never_shown" not in demo_server.log()
+
+    # offline, the default model fails in seconds and names the offline smoke path
+    started = time.monotonic()
+    page.locator("#model-name textarea, #model-name input").first.fill("microsoft/phi-2")
+    page.locator("#model-load").click()
+    status = page.locator("#model-status")
+    expect(status).to_contain_text("reload failed", timeout=30_000)
+    assert time.monotonic() - started < 30
+    expect(status).to_contain_text("Model ready (old model")  # the tiny model still answers
+    expect(status).to_contain_text("make-tiny-model")
+    # a folder that doesn't exist: "not found", not the Hub's repo id rules
+    page.locator("#model-name textarea, #model-name input").first.fill(str(tmp_path / "nope"))
+    page.locator("#model-load").click()
+    expect(status).to_contain_text("nope was not found")
+    no_cli_wording(status.inner_text())
