@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -33,7 +38,7 @@ def test_shipped_stopword_list_is_nltks_english_list():
     assert "entropy" not in words
 
 
-def test_preprocessor_lowercases_drops_stopwords_and_lemmatizes(wordnet):
+def test_preprocessor_lowercases_drops_stopwords_and_lemmatizes():
     pre = Preprocessor("all")
     assert pre.tokens("The Electrons of the atoms were in their fields") == [
         "electron",
@@ -103,3 +108,45 @@ def test_rrf_rewards_agreement_over_raw_scores():
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([["a"]], weights=[1.0, 2.0])
+
+
+def test_lemmatization_needs_no_wordnet_installed(tmp_path: Path):
+    """The app's documents tab must open offline on a machine without wordnet-base: the
+    lemmatizer runs on data shipped in the package, never on NLTK's corpus."""
+    code = (
+        "import sys, json\n"
+        "from stemqa.rag.preprocess import Preprocessor\n"
+        "tokens = Preprocessor('all').tokens('The Entropies of Gases and their Analyses')\n"
+        "print(json.dumps([tokens, 'nltk.corpus.reader.wordnet' in sys.modules]))\n"
+    )
+    env = {
+        **os.environ,
+        "STEMQA_NLTK_DATA": str(tmp_path / "empty"),
+        "NLTK_DATA": str(tmp_path / "empty"),
+        "WNSEARCHDIR": str(tmp_path / "none"),
+        "STEMQA_NLTK_DOWNLOAD": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    tokens, loaded_wordnet = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tokens == ["entropy", "gas", "analysis"]
+    assert not loaded_wordnet
+
+
+def test_shipped_lemmatizer_equals_nltks_wordnet_lemmatizer(wordnet, pdf_dir: Path):
+    """Indexes built with NLTK's WordNetLemmatizer keep matching: same lemma for every word."""
+    from nltk.stem import WordNetLemmatizer
+
+    from stemqa.rag.loading import load_pdf
+    from stemqa.rag.preprocess import _lemma
+
+    words = {"dogs", "churches", "aardwolves", "abaci", "hardrock", "geese", "women", "axes"}
+    for name in ("PHY102_Electromagnetism.pdf", "PHY202_Statistical_Mechanics.pdf"):
+        for page in load_pdf(pdf_dir / name).pages:
+            words |= {w.lower() for w in re.findall(r"\w+", page.text)}
+    nltk_lemmatizer = WordNetLemmatizer()
+    differ = [(w, nltk_lemmatizer.lemmatize(w), _lemma(w)) for w in sorted(words)]
+    differ = [row for row in differ if row[1] != row[2]]
+    assert len(words) > 700 and not differ

@@ -278,7 +278,7 @@ def _load_pdf(
                 path, f"OCR was requested but Tesseract is not available; {INSTALL_HINT}"
             )
         try:
-            recognized = ocr_pdf_pages(path, blank)
+            recognized = ocr_pdf_pages(path, blank, sha256=sha256)
         except OcrError as exc:
             problems.append(f"{source}: {exc}")
         recognized = {i: t for i, t in recognized.items() if t.strip()}

@@ -1,5 +1,9 @@
 """Make NLTK's WordNet and stop words available without a network at run time.
 
+stemqa's own lemmatization no longer needs this module's WordNet (preprocess.py ships the
+noun data it uses), so an index opens offline on any machine; `ensure_wordnet` remains for
+code that wants NLTK's full WordNet corpus.
+
 Tests and CI run offline, and `nltk.download` at query time would hang there. WordNet comes
 from the system instead (Debian's `wordnet-base`, whose files NLTK can read once they are
 *copied* into an NLTK data folder: NLTK 3.10 refuses symlinks that leave its data roots, and

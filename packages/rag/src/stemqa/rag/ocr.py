@@ -47,22 +47,39 @@ def ocr_available() -> bool:
     return True
 
 
-def ocr_pdf_pages(path: Path, pages: list[int], *, password: str = "") -> dict[int, str]:
+#: OCR results by (file sha256, page, dpi, language): OCR costs seconds per page, and the same
+#: file is often read twice in one process (a re-upload, a resumed ingest, a duplicate check).
+_CACHE: dict[tuple[str, int, int, str], str] = {}
+_CACHE_PAGES = 512
+
+
+def ocr_pdf_pages(
+    path: Path, pages: list[int], *, sha256: str | None = None, password: str = ""
+) -> dict[int, str]:
     """OCR text of the given 0-based pages of a PDF, rendered at OCR_DPI in grayscale."""
     import pypdfium2 as pdfium
     import pytesseract
 
+    out: dict[int, str] = {}
+    if sha256 is not None:
+        out = {i: _CACHE[key] for i in pages if (key := (sha256, i, OCR_DPI, OCR_LANG)) in _CACHE}
+    todo = [i for i in pages if i not in out]
+    if not todo:
+        return out
     pytesseract.pytesseract.tesseract_cmd = tesseract_binary() or "tesseract"
     document = pdfium.PdfDocument(str(path), password=password)
-    out: dict[int, str] = {}
     try:
-        for index in pages:
+        for index in todo:
             bitmap = document[index].render(scale=OCR_DPI / 72, grayscale=True)
             image = bitmap.to_pil()
             try:
                 out[index] = pytesseract.image_to_string(image, lang=OCR_LANG)
             except pytesseract.TesseractError as exc:
                 raise OcrError(f"tesseract failed on page {index + 1}: {exc}") from exc
+            if sha256 is not None:
+                if len(_CACHE) >= _CACHE_PAGES:
+                    _CACHE.pop(next(iter(_CACHE)))
+                _CACHE[(sha256, index, OCR_DPI, OCR_LANG)] = out[index]
     finally:
         document.close()
     return out
