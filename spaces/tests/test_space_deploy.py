@@ -164,6 +164,7 @@ def test_dry_run_and_out_stop_after_staging(
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
             "README.md",
             "app.py",
+            "packages.txt",
             "requirements.txt",
             "wheels",
         ]

@@ -19,6 +19,7 @@ def test_staged_space_layout(staged_space: StagedSpace, lock: Lock) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md",
         "app.py",
+        "packages.txt",
         "requirements.txt",
         "wheels",
     ]

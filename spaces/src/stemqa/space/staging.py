@@ -4,6 +4,7 @@ Layout of a staged Space:
 
     README.md          the Space card (front matter) from spaces/README.md
     app.py             spaces/app.py: puts wheels/ on sys.path, builds the demo, launches it
+    packages.txt       spaces/packages.txt: apt packages for the Space (tesseract-ocr for OCR)
     requirements.txt   third-party pins exported from uv.lock
     wheels/*.whl       the workspace members the app needs (stemqa-core, -rag, -train, -demo, -space)
 
@@ -32,6 +33,9 @@ from stemqa.space.workspace import SPACE_PACKAGE, Lock, read_lock
 
 SPACE_SOURCE = "spaces"  # the member folder holding README.md and app.py, relative to the root
 SPACE_FILES = ("README.md", "app.py")
+#: Copied when present: packages.txt lists Debian packages the Spaces builder apt-installs
+#: (tesseract-ocr, for OCR of scanned PDFs in stemqa.rag).
+OPTIONAL_SPACE_FILES = ("packages.txt",)
 WHEELS_DIR = "wheels"
 
 
@@ -104,6 +108,9 @@ def stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in SPACE_FILES:
         shutil.copy2(source / name, out_dir / name)
+    for name in OPTIONAL_SPACE_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, out_dir / name)
 
     progress("exporting requirements.txt from uv.lock")
     try:
