@@ -45,19 +45,17 @@ class IndexService:
 
     def _open(self) -> None:
         s = self.settings
-        kwargs: dict[str, Any] = {}
-        if s.embedding_model:
-            kwargs["embedding_model"] = s.embedding_model
         try:
             from stemqa.rag import Index
 
-            if s.chroma_host:
-                index = Index(
-                    chroma_host=s.chroma_host, chroma_port=s.chroma_port or 8000, **kwargs
-                )
-            else:
+            if not s.chroma_host:
                 s.index_dir.mkdir(parents=True, exist_ok=True)
-                index = Index(s.index_dir, **kwargs)
+            index = Index(
+                None if s.chroma_host else s.index_dir,
+                config=s.index_config(),
+                chroma_host=s.chroma_host,
+                chroma_port=s.chroma_port,
+            )
         except BaseException as exc:  # any failure must reach the UI, not kill the app
             log.exception("index open failed")
             if isinstance(exc, ImportError):

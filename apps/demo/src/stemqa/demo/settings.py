@@ -155,6 +155,13 @@ class Settings:
             return self.hf_oauth
         return bool(os.environ.get("OAUTH_CLIENT_ID"))
 
+    def index_config(self):
+        """What the app asks of the index (a stemqa.rag IndexConfig; None fields: the index's own
+        recorded values, else rag's defaults). One value instead of keyword arguments by hand."""
+        from stemqa.rag.config import IndexConfig
+
+        return IndexConfig(embedding_model=self.embedding_model)
+
     @property
     def index_dir(self) -> Path:
         return self.index if self.index is not None else self.data_dir / "index"

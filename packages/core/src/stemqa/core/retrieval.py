@@ -91,7 +91,32 @@ def _with_score(passage: Passage, score: float) -> Passage:
 
 @runtime_checkable
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int = 5) -> list[Passage]: ...
+    """What callers of retrieval need: passages for a query, and what was used to get them.
+
+    ``retrieve(query)`` returns at most ``k`` passages (the retriever's own ``k``), best first;
+    ``retrieve(query, k)`` asks for a different number for this call only. ``mode`` names the
+    method (stemqa-rag: ``dense``, ``bm25`` or ``hybrid``) so that reports can say what ran.
+    """
+
+    @property
+    def k(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    def retrieve(self, query: str, k: int | None = None) -> list[Passage]: ...
+
+
+class _FixedRetriever:
+    """Gives a plugin that only has ``retrieve(query, k)`` the protocol's ``k`` and ``mode``."""
+
+    def __init__(self, inner: Any, mode: str, k: int = 5) -> None:
+        self.inner = inner
+        self.k = int(getattr(inner, "k", k))
+        self.mode = str(getattr(inner, "mode", mode))
+
+    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+        return list(self.inner.retrieve(query, k=self.k if k is None else k))
 
 
 def available_retrievers() -> list[str]:
@@ -110,6 +135,8 @@ def open_retriever(location: str, *, kind: str = "chroma", **options: Any) -> Re
         )
     factory = matches[0].load()
     retriever = factory(location, **options)
+    if not isinstance(retriever, Retriever) and callable(getattr(retriever, "retrieve", None)):
+        retriever = _FixedRetriever(retriever, mode=kind)  # an older plugin: retrieve() only
     if not isinstance(retriever, Retriever):
         raise TypeError(
             f"The {kind!r} retriever factory {matches[0].value} returned {type(retriever).__name__}, "

@@ -18,9 +18,12 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
+
+if TYPE_CHECKING:
+    import bm25s
 
 log = logging.getLogger(__name__)
 CURRENT = "current.json"
@@ -30,6 +33,9 @@ class Bm25Store:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
         self.generation: str | None = None
+        #: Chroma's count of chunks (visible or not) when this index was built: a cheap check
+        #: that nobody wrote to Chroma behind the generation token's back.
+        self.chroma_count: int | None = None
         self.ids: list[str] = []
         self.tokens: list[list[str]] = []
         self._retriever: bm25s.BM25 | None = None
@@ -51,7 +57,11 @@ class Bm25Store:
             data = self.folder / current["dir"]
             rows = (data / "corpus.jsonl").read_text().splitlines()
             corpus = [json.loads(line) for line in rows if line.strip()]
-            retriever = bm25s.BM25.load(str(data), show_progress=False) if corpus else None
+            retriever = None
+            if corpus:
+                import bm25s  # here, not at the top: dense-only commands never need it
+
+                retriever = bm25s.BM25.load(str(data), show_progress=False)
         except FileNotFoundError:
             return self.generation
         except (OSError, ValueError, KeyError) as exc:
@@ -61,19 +71,33 @@ class Bm25Store:
         self.tokens = [row["tokens"] for row in corpus]
         self._retriever = retriever
         self.generation = current["generation"]
+        self.chroma_count = current.get("chroma_count")
         return self.generation
 
-    def rebuild(self, ids: Sequence[str], tokens: Sequence[list[str]], generation: str) -> None:
+    def rebuild(
+        self,
+        ids: Sequence[str],
+        tokens: Sequence[list[str]],
+        generation: str,
+        chroma_count: int | None = None,
+        persist: bool = True,
+    ) -> None:
+        """Index exactly these chunks; `persist=False` keeps it in memory (a reader's rebuild
+        while a writer holds the index)."""
         self.ids = list(ids)
         self.tokens = [list(t) for t in tokens]
         self._retriever = None
         if self.ids:
+            import bm25s
+
             retriever = bm25s.BM25()
             # An empty token list would make bm25s drop the document; "" keeps positions aligned.
             retriever.index([t or [""] for t in self.tokens], show_progress=False)
             self._retriever = retriever
         self.generation = generation
-        self._save()
+        self.chroma_count = len(self.ids) if chroma_count is None else chroma_count
+        if persist:
+            self._save()
 
     def _save(self) -> None:
         if self.folder is None:
@@ -90,7 +114,16 @@ class Bm25Store:
         else:
             (data / "corpus.jsonl").write_text("")
         tmp = self.folder / f"{CURRENT}.tmp"
-        tmp.write_text(json.dumps({"generation": self.generation, "dir": name, "count": len(self)}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "generation": self.generation,
+                    "dir": name,
+                    "count": len(self),
+                    "chroma_count": self.chroma_count,
+                }
+            )
+        )
         os.replace(tmp, self.folder / CURRENT)
         for old in self.folder.glob("g-*"):
             if old.name != name:

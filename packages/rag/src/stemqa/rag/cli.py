@@ -12,9 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from stemqa.core.retrieval import cite
+from stemqa.rag.config import IndexConfig
 from stemqa.rag.embeddings import EmbeddingModelError
-from stemqa.rag.index import DISTANCES, MODES, Index, RagIndexError
+from stemqa.rag.errors import RagIndexError
+from stemqa.rag.index import Index
+from stemqa.rag.locking import DEFAULT_LOCK_TIMEOUT
 from stemqa.rag.nltk_data import NltkDataError
+from stemqa.rag.retrievers import DEFAULT_MODE, MODES
+
+USER_ERRORS = (RagIndexError, EmbeddingModelError, NltkDataError, ValueError)
 
 
 def _index_args(parser: argparse.ArgumentParser, *, building: bool) -> None:
@@ -23,47 +29,30 @@ def _index_args(parser: argparse.ArgumentParser, *, building: bool) -> None:
     parser.add_argument("--chroma-port", type=int, default=None, help="Chroma server port (8000)")
     parser.add_argument("--collection", default="stemqa", help="Chroma collection name")
     if building:
-        parser.add_argument("--embedding-model", default=None, help="sentence-transformers model")
-        parser.add_argument("--distance", choices=DISTANCES, default=None, help="default cosine")
-        parser.add_argument("--chunk-size", type=int, default=None, help="characters (1000)")
-        parser.add_argument("--chunk-overlap", type=int, default=None, help="characters (200)")
-        parser.add_argument(
-            "--preprocess",
-            default=None,
-            help="BM25 token preprocessing: comma list of lowercase,stopwords,lemmatize, "
-            "'all' (default) or 'none'",
-        )
-        parser.add_argument(
-            "--embed-preprocessed",
-            action="store_true",
-            default=None,
-            help="embed the preprocessed text instead of the raw text (the report's choice)",
-        )
+        IndexConfig.add_arguments(parser)
         parser.add_argument("--max-pages", type=int, default=None, help="skip longer PDFs")
+        parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=DEFAULT_LOCK_TIMEOUT,
+            help="seconds to wait while another process writes to the same index "
+            f"({DEFAULT_LOCK_TIMEOUT:g}; then fail with a message)",
+        )
 
 
 def _open(args: argparse.Namespace, *, create: bool) -> Index:
     if not args.index and not args.chroma_host:
         raise RagIndexError("give --index DIR or --chroma-host HOST")
-    options = {}
-    for name in (
-        "embedding_model",
-        "distance",
-        "chunk_size",
-        "chunk_overlap",
-        "preprocess",
-        "embed_preprocessed",
-        "max_pages",
-    ):
-        if getattr(args, name, None) is not None:
-            options[name] = getattr(args, name)
+
     return Index(
         args.index,
+        config=IndexConfig.from_options(vars(args)),
         chroma_host=args.chroma_host,
         chroma_port=args.chroma_port,
         collection=args.collection,
         create=create,
-        **options,
+        max_pages=getattr(args, "max_pages", None),
+        lock_timeout=getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT),
     )
 
 
@@ -103,8 +92,15 @@ def ingest_main(argv: Sequence[str] | None = None) -> int:
         parser.error("give PDF files/folders to ingest, --list or --delete SOURCE")
     try:
         index = _open(args, create=bool(args.paths))
-    except (RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+    except USER_ERRORS as exc:
         return _fail(str(exc))
+    try:
+        return _ingest(index, args)
+    except USER_ERRORS as exc:  # another writer past --lock-timeout, a server that died...
+        return _fail(str(exc))
+
+
+def _ingest(index: Index, args: argparse.Namespace) -> int:
     status = 0
     for source in args.delete or ():
         removed = index.delete(source)
@@ -136,7 +132,10 @@ def ingest_main(argv: Sequence[str] | None = None) -> int:
         if not docs:
             print("(index is empty)")
         for doc in docs:
-            print(f"{doc.source}\t{doc.pages} pages\t{doc.chunks} chunks\tadded {doc.added}")
+            line = f"{doc.source}\t{doc.pages} pages\t{doc.chunks} chunks\tadded {doc.added}"
+            if not doc.complete:
+                line += f"\t{doc.state.upper()}: {doc.note}"
+            print(line)
     return status
 
 
@@ -147,13 +146,13 @@ def query_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("question")
     _index_args(parser, building=False)
     parser.add_argument("-k", type=int, default=5, help="number of passages (5)")
-    parser.add_argument("--mode", choices=MODES, default="hybrid")
+    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE)
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     args = parser.parse_args(argv)
     try:
-        index = _open(args, create=False)
-        passages = index.query(args.question, k=args.k, mode=args.mode)
-    except (RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+        retriever = _open(args, create=False).as_retriever(mode=args.mode, k=args.k)
+        passages = retriever.retrieve(args.question)
+    except USER_ERRORS as exc:
         return _fail(str(exc))
     if args.json:
         rows = [
@@ -194,7 +193,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     try:
         questions = load_questions(args.questions)
         index = _open(args, create=False)
-    except (QuestionsError, RagIndexError, EmbeddingModelError, NltkDataError, ValueError) as exc:
+    except (QuestionsError, *USER_ERRORS) as exc:
         return _fail(str(exc))
     missing = sorted({q.source for q in questions} - {d.source for d in index.documents()})
     if missing:

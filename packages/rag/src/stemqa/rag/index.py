@@ -1,25 +1,37 @@
-"""The PDF index: Chroma (dense, via langchain-chroma) plus a persistent bm25s index.
+"""The document index: one store, Chroma (dense) plus a persistent bm25s index.
 
 Invariants this module keeps:
 
 - Chunk ids are `<sha256[:16]>:<page>:<chunk>`; upserts make re-runs idempotent, and a file is
   "done" only when Chroma holds exactly the `file_chunks` chunks its metadata promises, so an
   ingest killed midway is resumed (missing chunks only) by the next run.
-- A changed file's new chunks are written before its old ones are deleted.
-- Chroma is the source of truth; the BM25 index is derived from it and checked against the
-  collection's generation token before use (see bm25.py).
-- Settings that shape stored data (embedding model, distance, chunking, preprocessing) are
-  recorded in the collection metadata when it is created and enforced when it is reopened.
+- Readers see only complete generations of a file. The collection metadata holds the committed
+  content hash of every file (`stemqa:files`); queries filter on it. A new or changed file's
+  chunks are written first (invisible), then its hash is committed in one metadata write, then
+  the old version's chunks are deleted. A kill at any point leaves the old version or the new
+  one visible, never both and never a partial one.
+- Chroma is the source of truth; the BM25 index is derived from the visible chunks and checked
+  against the collection's generation token (bumped by every visible change) before use.
+- Settings that shape stored data (`IndexConfig`) are recorded in the collection metadata when
+  it is created and enforced when it is reopened.
+- One writer at a time per index folder (an inter-process file lock, see locking.py); readers
+  never take it.
+- Nothing heavy loads before it is needed: the embedder on the first text to embed, the text
+  splitter on the first file to chunk, langchain-chroma only for `store`.
+
+Retrieval is composed in retrievers.py: `as_retriever(mode, k)` wraps this store.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,43 +40,63 @@ from typing import Any
 import chromadb
 import platformdirs
 from chromadb.config import Settings as ChromaSettings
-from langchain_chroma import Chroma
-from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from stemqa.core.retrieval import Passage
+from stemqa.rag import faults
 from stemqa.rag.bm25 import Bm25Store
-from stemqa.rag.embeddings import DEFAULT_EMBEDDING_MODEL, get_embeddings
-from stemqa.rag.fusion import reciprocal_rank_fusion
+from stemqa.rag.config import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DISTANCES, IndexConfig
+from stemqa.rag.embeddings import get_embeddings
+from stemqa.rag.errors import (
+    IndexConfigError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexWriteError,
+    RagIndexError,
+)
 from stemqa.rag.loading import LoadedPdf, PdfLoadError, discover, file_sha256, load_document
-from stemqa.rag.preprocess import DEFAULT_STEPS, Preprocessor, parse_steps
+from stemqa.rag.locking import DEFAULT_LOCK_TIMEOUT, WriterLock
+from stemqa.rag.preprocess import Preprocessor, parse_steps
+from stemqa.rag.retrievers import (
+    FUSION_DEPTH,
+    FUSION_MIN_CANDIDATES,
+    MODES,
+    BaseRetriever,
+    make_retriever,
+)
 
 log = logging.getLogger(__name__)
 
-MODES = ("dense", "bm25", "hybrid")
-DISTANCES = ("cosine", "l2")
+__all__ = [
+    "DEFAULT_CHUNK_OVERLAP",
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_COLLECTION",
+    "DISTANCES",
+    "FUSION_DEPTH",
+    "FUSION_MIN_CANDIDATES",
+    "MODES",
+    "DocumentInfo",
+    "Index",
+    "IndexConfig",
+    "IndexConfigError",
+    "IndexLockedError",
+    "IndexNotFoundError",
+    "IndexWriteError",
+    "IngestReport",
+    "RagIndexError",
+    "SkippedFile",
+]
+
 DEFAULT_COLLECTION = "stemqa"
-DEFAULT_CHUNK_SIZE = 1000
-DEFAULT_CHUNK_OVERLAP = 200
 BM25_FOLDER = "stemqa-bm25"
-SCHEMA = 1
-#: How many candidates each retriever contributes to the fusion, per requested hit.
-FUSION_DEPTH = 4
-FUSION_MIN_CANDIDATES = 40
+SCHEMA = 2
 WRITE_BATCH = 256
+#: Collection metadata keys.
+FILES_KEY = "stemqa:files"  # JSON {source: committed sha256}
+GENERATION_KEY = "stemqa:generation"
+#: sha256 recorded for chunks added with add_texts (no file behind them).
+TEXTS_SHA = "texts"
 
 ProgressFn = Callable[..., Any]
-
-
-class RagIndexError(ValueError):
-    """Base for index errors whose message names the setting or path at fault."""
-
-
-class IndexConfigError(RagIndexError):
-    pass
-
-
-class IndexNotFoundError(RagIndexError, FileNotFoundError):
-    pass
 
 
 @dataclass
@@ -104,13 +136,25 @@ class IngestReport:
         return "\n".join([line, *details])
 
 
+#: DocumentInfo.state values
+COMPLETE, INCOMPLETE, REPLACING = "complete", "incomplete", "replacing"
+
+
 @dataclass(frozen=True)
 class DocumentInfo:
     source: str
     pages: int  # pages in the file
-    chunks: int
+    chunks: int  # chunks of the version readers see (or, when incomplete, written so far)
     added: str  # ISO time of ingestion
     sha256: str
+    #: complete; incomplete (interrupted before it was finished: not searchable yet);
+    #: replacing (the previous version is served; a newer one is partly written)
+    state: str = COMPLETE
+    note: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.state == COMPLETE
 
 
 @dataclass
@@ -125,122 +169,137 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _resolve(explicit: Any, recorded: Any, default: Any, key: str) -> Any:
-    if recorded is None:
-        return default if explicit is None else explicit
-    if explicit is not None and explicit != recorded:
-        raise IndexConfigError(
-            f"{key}={explicit!r} does not match this index, which was built with "
-            f"{key}={recorded!r}; omit {key} or build a new index (another folder or collection)"
-        )
-    return recorded
-
-
 class Index:
-    """PDF chunks in Chroma with hybrid (BM25 + dense, RRF) retrieval.
+    """Document chunks in Chroma plus BM25: the one store every retriever wraps.
 
     `path` is the Chroma folder (embedded PersistentClient). With `chroma_host`, Chroma is a
-    server and `path`, when given, only holds the BM25 index (default: the user cache).
-    Settings left as None take the values recorded in an existing index, else the defaults.
+    server and `path`, when given, only holds the BM25 index and the writer lock (default: the
+    user cache). `config` fields left as None take the values recorded in an existing index,
+    else the defaults; keyword `settings` are the same fields, for short calls
+    (`Index(path, chunk_size=400)`).
     """
 
     def __init__(
         self,
         path: str | Path | None = None,
         *,
+        config: IndexConfig | None = None,
         chroma_host: str | None = None,
         chroma_port: int | None = None,
         collection: str = DEFAULT_COLLECTION,
-        embedding_model: str | None = None,
-        distance: str | None = None,
-        chunk_size: int | None = None,
-        chunk_overlap: int | None = None,
-        preprocess: str | bool | Sequence[str] | None = None,
-        embed_preprocessed: bool | None = None,
         create: bool = True,
         device: str = "cpu",
         max_pages: int | None = None,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        write_batch: int = WRITE_BATCH,
+        **settings: Any,
     ) -> None:
         if path is None and chroma_host is None:
             raise IndexConfigError("index: give a folder (path) or a Chroma server (chroma_host)")
+        try:
+            requested = (config or IndexConfig()).replace(
+                **{k: v for k, v in settings.items() if v is not None}
+            )
+        except TypeError as exc:
+            raise IndexConfigError(f"index: {exc}") from None
+        requested.validate()  # before anything is created on disk or on a server
         self.path = Path(path) if path is not None else None
         self.collection_name = collection
         self.max_pages = max_pages
+        self.device = device
+        self.chroma_host = chroma_host
+        self.chroma_port = (chroma_port or 8000) if chroma_host else None
         self._client = self._connect(chroma_host, chroma_port, create)
         existing = self._existing_collection()
         if existing is None and not create:
-            where = self.path if chroma_host is None else f"{chroma_host}:{chroma_port or 8000}"
             raise IndexNotFoundError(
-                f"no index named {collection!r} at {where}; build one with `rag-ingest PDFS "
-                f"--index {self.path or 'DIR'}`"
+                f"no index named {collection!r} at {self.where}; build one with `rag-ingest "
+                f"PDFS --index {self.path or 'DIR'}`"
             )
         recorded = dict(existing.metadata or {}) if existing is not None else {}
-        get = recorded.get
-        self.embedding_model = _resolve(
-            embedding_model,
-            get("stemqa:embedding_model"),
-            DEFAULT_EMBEDDING_MODEL,
-            "embedding_model",
-        )
-        self.distance = _resolve(distance, get("stemqa:distance"), "cosine", "distance")
-        if self.distance not in DISTANCES:
-            raise IndexConfigError(f"distance={self.distance!r}: choose one of {DISTANCES}")
-        self.chunk_size = int(
-            _resolve(chunk_size, get("stemqa:chunk_size"), DEFAULT_CHUNK_SIZE, "chunk_size")
-        )
-        self.chunk_overlap = int(
-            _resolve(
-                chunk_overlap, get("stemqa:chunk_overlap"), DEFAULT_CHUNK_OVERLAP, "chunk_overlap"
-            )
-        )
-        if self.chunk_size <= 0 or not 0 <= self.chunk_overlap < self.chunk_size:
-            raise IndexConfigError(
-                f"chunk_size={self.chunk_size}, chunk_overlap={self.chunk_overlap}: need "
-                "chunk_size > 0 and 0 <= chunk_overlap < chunk_size"
-            )
-        steps_explicit = None if preprocess is None else ",".join(parse_steps(preprocess)) or "none"
-        steps = _resolve(
-            steps_explicit, get("stemqa:preprocess"), ",".join(DEFAULT_STEPS), "preprocess"
-        )
-        self.embed_preprocessed = bool(
-            _resolve(
-                embed_preprocessed, get("stemqa:embed_preprocessed"), False, "embed_preprocessed"
-            )
-        )
-        self.preprocessor = Preprocessor(parse_steps(steps))
-        self._splitter = RecursiveCharacterTextSplitter(
-            chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap
-        )
-        self.embeddings = get_embeddings(self.embedding_model, device)
+        self.config = requested.resolve(IndexConfig.from_metadata(recorded))
+        self.preprocessor = Preprocessor(parse_steps(self.config.preprocess))
         metadata = recorded or {
             "stemqa:schema": SCHEMA,
-            "stemqa:embedding_model": self.embedding_model,
-            "stemqa:distance": self.distance,
-            "stemqa:chunk_size": self.chunk_size,
-            "stemqa:chunk_overlap": self.chunk_overlap,
+            **self.config.to_metadata(),
+            # the label, not the alias the user typed ("all"), so reopening compares equal
             "stemqa:preprocess": self.preprocessor.label,
-            "stemqa:embed_preprocessed": self.embed_preprocessed,
-            "stemqa:generation": uuid.uuid4().hex,
+            GENERATION_KEY: uuid.uuid4().hex,
+            FILES_KEY: "{}",
             "stemqa:created": _now(),
         }
-        self.store = Chroma(
-            collection_name=collection,
-            embedding_function=self.embeddings,
-            client=self._client,
-            collection_metadata=metadata,
-            collection_configuration={"hnsw": {"space": self.distance}},
-        )
-        self._collection = self._client.get_collection(collection)
+        if existing is None:
+            self._collection = self._client.get_or_create_collection(
+                collection,
+                metadata=metadata,
+                configuration={"hnsw": {"space": self.config.distance}},
+                embedding_function=None,  # stemqa embeds itself; Chroma's default would download
+            )
+        else:
+            self._collection = existing
         if self.path is not None:
             bm25_dir = self.path / BM25_FOLDER
         else:
             bm25_dir = (
                 Path(platformdirs.user_cache_dir("stemqa"))
                 / "bm25"
-                / f"{chroma_host}_{chroma_port or 8000}_{collection}"
+                / f"{chroma_host}_{self.chroma_port}_{collection}"
             )
         self.bm25 = Bm25Store(bm25_dir)
-        self._max_batch = max(1, min(WRITE_BATCH, self._client.get_max_batch_size()))
+        self.lock = WriterLock(bm25_dir.parent / "stemqa-write.lock", self.where, lock_timeout)
+        self._max_batch = max(1, min(write_batch, self._client.get_max_batch_size()))
+
+    # -- settings, as attributes (older callers read these) -----------------------------------
+
+    @property
+    def embedding_model(self) -> str:
+        return str(self.config.embedding_model)
+
+    @property
+    def distance(self) -> str:
+        return str(self.config.distance)
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.config.chunk_size or DEFAULT_CHUNK_SIZE)
+
+    @property
+    def chunk_overlap(self) -> int:
+        return int(self.config.chunk_overlap or 0)
+
+    @property
+    def embed_preprocessed(self) -> bool:
+        return bool(self.config.embed_preprocessed)
+
+    @property
+    def where(self) -> str:
+        if self.chroma_host:
+            return f"the Chroma server at {self.chroma_host}:{self.chroma_port}"
+        return str(self.path)
+
+    @functools.cached_property
+    def embeddings(self):
+        """The embedder, loaded on first use (seconds): BM25 and unchanged re-ingests skip it."""
+        return get_embeddings(self.embedding_model, self.device)
+
+    @functools.cached_property
+    def store(self):
+        """A langchain-chroma view of the collection (benchmarks compare against it)."""
+        from langchain_chroma import Chroma
+
+        return Chroma(
+            collection_name=self.collection_name,
+            embedding_function=self.embeddings,
+            client=self._client,
+        )
+
+    @functools.cached_property
+    def _splitter(self):
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        return RecursiveCharacterTextSplitter(
+            chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap
+        )
 
     # -- connection and metadata -------------------------------------------------------------
 
@@ -265,9 +324,15 @@ class Index:
         self.path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.path), settings=settings)
 
+    def close(self) -> None:
+        """Release Chroma's handles (the embedded client keeps the sqlite file open)."""
+        closer = getattr(self._client, "close", None)
+        if callable(closer):
+            closer()
+
     def _existing_collection(self):
         try:
-            return self._client.get_collection(self.collection_name)
+            return self._client.get_collection(self.collection_name, embedding_function=None)
         except chromadb.errors.NotFoundError:
             return None
 
@@ -275,14 +340,18 @@ class Index:
         """Fresh from Chroma: another process may have written since we opened it."""
         return dict(self._client.get_collection(self.collection_name).metadata or {})
 
-    def _new_generation(self) -> str:
-        """Mark the collection as changing before writing, so a crash leaves BM25 'stale'."""
-        meta = self._metadata()
-        meta["stemqa:generation"] = uuid.uuid4().hex
+    def _modify(self, meta: dict[str, Any]) -> None:
+        meta[GENERATION_KEY] = uuid.uuid4().hex
         self._collection.modify(metadata=meta)
-        return meta["stemqa:generation"]
+
+    @staticmethod
+    def _files(meta: dict[str, Any]) -> dict[str, str] | None:
+        """Committed {source: sha256}; None for an index built before commits (schema 1)."""
+        raw = meta.get(FILES_KEY)
+        return None if raw is None else dict(json.loads(raw))
 
     def count(self) -> int:
+        """Chunks stored, including those of unfinished files (see `documents`)."""
         return self._collection.count()
 
     def _get_all(self, include: list[str], where: dict | None = None) -> dict[str, list]:
@@ -299,21 +368,37 @@ class Index:
                 return out
             offset += page
 
+    # -- what readers may see -------------------------------------------------------------------
+
+    @staticmethod
+    def _visible_where(files: dict[str, str] | None) -> dict | None:
+        if files is None:
+            return None
+        return {"sha256": {"$in": sorted(set(files.values()))}}
+
+    def _visible(self) -> tuple[dict[str, Any], dict | None, bool]:
+        """(metadata, Chroma filter, anything visible?) for one query, read once."""
+        meta = self._metadata()
+        files = self._files(meta)
+        return meta, self._visible_where(files), files is None or bool(files)
+
     # -- BM25 sync ------------------------------------------------------------------------------
 
-    def _ensure_bm25(self) -> Bm25Store:
-        """The BM25 index matching Chroma's current state (loaded, or brought up to date)."""
-        generation = self._metadata().get("stemqa:generation")
+    def _ensure_bm25(self, meta: dict[str, Any]) -> Bm25Store:
+        """The BM25 index matching Chroma's current visible state (loaded, or rebuilt)."""
+        generation = meta.get(GENERATION_KEY)
         if self.bm25.generation != generation:
             self.bm25.load()
-        if self.bm25.generation == generation and len(self.bm25) == self.count():
+        if self.bm25.generation == generation and self.bm25.chroma_count == self.count():
             return self.bm25
         log.info("BM25 index is behind Chroma; bringing it up to date")
-        self._sync_bm25(generation or uuid.uuid4().hex)
+        # Persist only when no writer is busy (a try, never a wait): readers never block.
+        with self.lock.try_hold() as held:
+            self._sync_bm25(persist=held)
         return self.bm25
 
-    def _sync_bm25(self, generation: str, added: dict[str, list[str]] | None = None) -> None:
-        """Rebuild BM25 over exactly the ids Chroma holds, reusing cached tokens.
+    def _sync_bm25(self, added: dict[str, list[str]] | None = None, persist: bool = True) -> None:
+        """Rebuild BM25 over exactly the chunks readers may see, reusing cached tokens.
 
         Ids are content hashes, so a cached token list is valid for as long as its id exists;
         only chunks nobody tokenized yet (another process wrote them) are fetched and tokenized.
@@ -322,15 +407,60 @@ class Index:
             self.bm25.load()
         cache = dict(zip(self.bm25.ids, self.bm25.tokens, strict=True))
         cache.update(added or {})
-        ids = sorted(self._get_all([])["ids"])
+        meta = self._metadata()
+        files = self._files(meta)
+        total = self.count()
+        if files is None:
+            ids = sorted(self._get_all([])["ids"])
+        else:
+            shas = set(files.values())
+            got = self._get_all(["metadatas"])
+            ids = sorted(
+                i
+                for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                if m.get("sha256") in shas
+            )
         missing = [i for i in ids if i not in cache]
         for start in range(0, len(missing), self._max_batch):
             batch = missing[start : start + self._max_batch]
             got = self._collection.get(ids=batch, include=["documents"])
             cache.update(zip(got["ids"], self.preprocessor.many(got["documents"]), strict=True))
-        self.bm25.rebuild(ids, [cache[i] for i in ids], generation)
+        generation = meta.get(GENERATION_KEY) or uuid.uuid4().hex
+        self.bm25.rebuild(ids, [cache[i] for i in ids], generation, total, persist=persist)
 
-    # -- ingest ---------------------------------------------------------------------------------
+    # -- writing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer lock; bring an index from before commits (schema 1) up to date."""
+        with self.lock.hold():
+            meta = self._metadata()
+            if self._files(meta) is None:
+                meta[FILES_KEY] = json.dumps(self._complete_files())
+                self._modify(meta)
+            yield
+
+    def _complete_files(self) -> dict[str, str]:
+        """{source: sha} of the files whose chunks are all present (migration from schema 1)."""
+        got = self._get_all(["metadatas"])
+        counts: dict[tuple[str, str], list[int]] = {}
+        for meta in got["metadatas"]:
+            key = (str(meta.get("source", "")), str(meta.get("sha256", TEXTS_SHA)))
+            entry = counts.setdefault(key, [0, int(meta.get("file_chunks", 0))])
+            entry[0] += 1
+        return {source: sha for (source, sha), (n, expected) in counts.items() if n >= expected}
+
+    def _commit(self, source: str, sha256: str | None) -> None:
+        """Make `sha256` the version of `source` readers see (None: remove it), atomically."""
+        meta = self._metadata()
+        files = self._files(meta) or {}
+        if sha256 is None:
+            files.pop(source, None)
+        else:
+            files[source] = sha256
+        meta[FILES_KEY] = json.dumps(files, sort_keys=True)
+        self._modify(meta)
+        faults.file_committed(source)
 
     def _file_state(self, source: str, sha256: str) -> _FileState:
         got = self._get_all(["metadatas"], where={"source": source})
@@ -401,9 +531,11 @@ class Index:
     def add(
         self, paths: str | Path | Iterable[str | Path], progress: ProgressFn | None = None
     ) -> IngestReport:
-        """Ingest PDFs (files or folders). Bad files are reported in `skipped`, never raised.
+        """Ingest documents (files or folders). Bad files are reported in `skipped`, never raised.
 
         `progress(fraction, desc=...)` matches gradio's gr.Progress; the CLI passes a tqdm adapter.
+        Raises IndexLockedError when another writer holds the index past `lock_timeout`, and
+        IndexWriteError when the Chroma server stops answering midway (rerun to resume).
         """
         started = time.perf_counter()
         if isinstance(paths, (str, Path)):
@@ -430,47 +562,64 @@ class Index:
             if progress is not None:
                 progress(min(1.0, fraction), desc=desc)
 
-        # Decide per file first (hashing is cheap), then parse PDFs in a background thread while
-        # the main thread embeds: parsing is pure Python, embedding releases the GIL in torch.
-        todo: list[tuple[Path, str, str, _FileState]] = []
-        shas: dict[str, str] = {}
-        for n, (path, source) in enumerate(unique):
-            report_progress(n / max(1, len(unique)) * 0.05, f"checking {source}")
-            try:
-                sha = file_sha256(path)
-            except OSError as exc:
-                report.skipped.append(SkippedFile(str(path), f"cannot read file ({exc})"))
-                continue
-            # Chunk ids come from the content hash, so one content can have one source only.
-            twin = shas.get(sha) or self._source_with_content(sha, source)
-            if twin is not None:
-                report.skipped.append(
-                    SkippedFile(
-                        str(path),
-                        f"same content as {twin!r}, already in the index (if the file was "
-                        "renamed, delete the old name first)",
-                    )
-                )
-                continue
-            shas[sha] = source
-            state = self._file_state(source, sha)
-            if state.sha256 == sha and len(state.ids) == state.expected and not state.stale_ids:
-                report.unchanged += 1
-                continue
-            todo.append((path, source, sha, state))
+        with self._writing():
+            self._add_locked(unique, report, report_progress)
+        report.seconds = time.perf_counter() - started
+        report_progress(1.0, "done")
+        return report
 
-        generation: str | None = None
+    def _add_locked(
+        self,
+        unique: list[tuple[Path, str]],
+        report: IngestReport,
+        report_progress: Callable[[float, str], None],
+    ) -> None:
+        current = "checking the index"
+        changed = False
         added_tokens: dict[str, list[str]] = {}
-        total_files = max(1, len(todo))
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stemqa-pdf")
+        failed = False
         try:
+            # Decide per file first (hashing is cheap), then parse in a background thread while
+            # the main thread embeds: parsing is pure Python, embedding releases the GIL in torch.
+            committed = self._files(self._metadata()) or {}
+            todo: list[tuple[Path, str, str, _FileState]] = []
+            shas: dict[str, str] = {}
+            for n, (path, source) in enumerate(unique):
+                report_progress(n / max(1, len(unique)) * 0.05, f"checking {source}")
+                try:
+                    sha = file_sha256(path)
+                except OSError as exc:
+                    report.skipped.append(SkippedFile(str(path), f"cannot read file ({exc})"))
+                    continue
+                # Chunk ids come from the content hash, so one content can have one source only.
+                twin = shas.get(sha) or self._source_with_content(sha, source)
+                if twin is not None:
+                    report.skipped.append(
+                        SkippedFile(
+                            str(path),
+                            f"same content as {twin!r}, already in the index (if the file was "
+                            "renamed, delete the old name first)",
+                        )
+                    )
+                    continue
+                shas[sha] = source
+                state = self._file_state(source, sha)
+                done = state.sha256 == sha and len(state.ids) == state.expected
+                if done and not state.stale_ids and committed.get(source) == sha:
+                    report.unchanged += 1
+                    continue
+                todo.append((path, source, sha, state))
+
+            total_files = max(1, len(todo))
             futures = [
                 pool.submit(load_document, path, source, sha256=sha, max_pages=self.max_pages)
                 for path, source, sha, _ in todo
             ]
-            for n, ((_path, source, _sha, state), future) in enumerate(
+            for n, ((path, source, sha, state), future) in enumerate(
                 zip(todo, futures, strict=True)
             ):
+                current = source
                 report_progress(0.05 + 0.95 * n / total_files, f"reading {source}")
                 try:
                     pdf = future.result()
@@ -479,21 +628,24 @@ class Index:
                     continue
                 except Exception as exc:  # never let one file stop the batch (loaders wrap all)
                     reason = f"could not read it ({type(exc).__name__}: {exc})"
-                    report.skipped.append(SkippedFile(str(_path), reason))
+                    report.skipped.append(SkippedFile(str(path), reason))
                     continue
                 report.warnings.extend(pdf.warnings)
                 ids, texts, metas = self._chunks(pdf, _now())
                 keep = [i for i, cid in enumerate(ids) if cid not in state.ids]
-                if generation is None:
-                    generation = self._new_generation()
-                on_batch = _BatchProgress(report_progress, n, total_files, source, len(keep))
+                changed = True
 
+                on_batch = _CountingProgress(
+                    report, _BatchProgress(report_progress, n, total_files, source, len(keep))
+                )
                 self._write(
                     [ids[i] for i in keep],
                     [texts[i] for i in keep],
                     [metas[i] for i in keep],
                     on_batch,
                 )
+                # The new version is complete: make it the one readers see, then drop the old.
+                self._commit(source, sha)
                 if state.stale_ids:
                     self._delete_ids(state.stale_ids)
                     report.replaced += len(state.stale_ids)
@@ -501,15 +653,34 @@ class Index:
                 report.files += 1
                 report.pages += len(pdf.pages)
                 report.ocr_pages += pdf.ocr_pages
-                report.chunks += len(keep)
+        except BaseException as exc:
+            failed = True
+            if (
+                self.chroma_host
+                and isinstance(exc, Exception)
+                and not isinstance(exc, RagIndexError)
+            ):
+                raise IndexWriteError(
+                    f"{self.where} stopped answering while ingesting {current} "
+                    f"({type(exc).__name__}); written so far: {report.files} file(s) finished, "
+                    f"{report.chunks} chunk(s) stored and kept; rerun the same command to resume"
+                ) from exc
+            raise
         finally:
             # On Ctrl-C, don't sit parsing the remaining PDFs before stopping.
             pool.shutdown(wait=False, cancel_futures=True)
-            if generation is not None:
-                self._sync_bm25(generation, added_tokens)
-            report.seconds = time.perf_counter() - started
-        report_progress(1.0, "done")
-        return report
+            if changed:
+                self._sync_bm25_after(added_tokens, failed)
+
+    def _sync_bm25_after(self, added: dict[str, list[str]], failed: bool) -> None:
+        """Bring BM25 up to date after writing; never raise over the error that stopped it."""
+        try:
+            self._sync_bm25(added)
+        except Exception as exc:
+            if not failed:
+                raise
+            # Readers rebuild BM25 from Chroma when they find it behind, so nothing is lost.
+            log.debug("BM25 sync after a failed write also failed: %s", exc)
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), self._max_batch):
@@ -522,111 +693,178 @@ class Index:
         ids: Sequence[str],
         embeddings: Sequence[Sequence[float]] | None = None,
     ) -> None:
-        """Add ready-made chunks (benchmarks, evaluation variants). Metadata needs `source`."""
-        generation = self._new_generation()
-        try:
-            if embeddings is None:
-                self._write(list(ids), list(texts), [dict(m) for m in metadatas], lambda _n: None)
-            else:
-                for start in range(0, len(ids), self._max_batch):
-                    end = start + self._max_batch
-                    self._collection.upsert(
-                        ids=list(ids[start:end]),
-                        embeddings=[list(map(float, e)) for e in embeddings[start:end]],
-                        documents=list(texts[start:end]),
-                        metadatas=[dict(m) for m in metadatas[start:end]],
-                    )
-        finally:
-            self._sync_bm25(generation, dict(zip(ids, self.preprocessor.many(texts), strict=True)))
+        """Add ready-made chunks (benchmarks, evaluation variants). Metadata needs `source`.
+
+        They have no file behind them, so they are committed together once all are written.
+        """
+        metas = [{"sha256": TEXTS_SHA, **m} for m in metadatas]
+        with self._writing():
+            failed = False
+            try:
+                if embeddings is None:
+                    self._write(list(ids), list(texts), metas, lambda _n: None)
+                else:
+                    for start in range(0, len(ids), self._max_batch):
+                        end = start + self._max_batch
+                        self._collection.upsert(
+                            ids=list(ids[start:end]),
+                            embeddings=[list(map(float, e)) for e in embeddings[start:end]],
+                            documents=list(texts[start:end]),
+                            metadatas=metas[start:end],
+                        )
+                meta = self._metadata()
+                files = self._files(meta) or {}
+                files.update({str(m["source"]): str(m["sha256"]) for m in metas})
+                meta[FILES_KEY] = json.dumps(files, sort_keys=True)
+                self._modify(meta)
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                self._sync_bm25_after(
+                    dict(zip(ids, self.preprocessor.many(texts), strict=True)), failed
+                )
+
+    def delete(self, source: str) -> int:
+        """Remove every chunk of `source`; returns how many were removed (0: unknown source)."""
+        with self._writing():
+            ids = self._get_all([], where={"source": source})["ids"]
+            if not ids:
+                return 0
+            failed = False
+            try:
+                self._commit(source, None)  # invisible first, then gone
+                self._delete_ids(ids)
+            except BaseException:
+                failed = True
+                raise
+            finally:
+                self._sync_bm25_after({}, failed)
+        return len(ids)
 
     # -- management -----------------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
+        """Every file in the index, with its state (an interrupted ingest shows as such)."""
+        files = self._files(self._metadata())
         data = self._get_all(["metadatas"])
-        by_source: dict[str, dict[str, Any]] = {}
+        versions: dict[str, dict[str, dict[str, Any]]] = {}
         for meta in data["metadatas"]:
-            info = by_source.setdefault(
-                meta["source"],
+            source = str(meta.get("source", ""))
+            sha = str(meta.get("sha256", TEXTS_SHA))
+            info = versions.setdefault(source, {}).setdefault(
+                sha,
                 {
                     "pages": meta.get("file_pages", 0),
                     "chunks": 0,
+                    "expected": int(meta.get("file_chunks", 0)),
                     "added": meta.get("added", ""),
-                    "sha256": meta.get("sha256", ""),
                 },
             )
             info["chunks"] += 1
             info["added"] = min(info["added"], meta.get("added", info["added"]))
-        return [DocumentInfo(source, **info) for source, info in sorted(by_source.items())]
+        out = []
+        for source, by_sha in sorted(versions.items()):
+            if files is None:  # schema 1: complete when all promised chunks are there
+                shown = max(by_sha, key=lambda s: by_sha[s]["chunks"])
+                live = by_sha[shown]["chunks"] >= by_sha[shown]["expected"]
+            else:
+                live = source in files and files[source] in by_sha
+                shown = files[source] if live else max(by_sha, key=lambda s: by_sha[s]["chunks"])
+            info = by_sha[shown]
+            pending = [s for s in by_sha if s != shown]
+            state, note = COMPLETE, ""
+            if not live:
+                state = INCOMPLETE
+                note = (
+                    f"interrupted: {info['chunks']} of {info['expected']} chunks written; not "
+                    "searchable until the same rag-ingest is run again"
+                )
+            elif pending and files is not None:
+                newer = by_sha[pending[0]]
+                state = REPLACING
+                note = (
+                    f"a newer version was interrupted ({newer['chunks']} of {newer['expected']} "
+                    "chunks written); the previous one is served until the same rag-ingest is "
+                    "run again"
+                )
+            out.append(
+                DocumentInfo(
+                    source,
+                    pages=info["pages"],
+                    chunks=info["chunks"],
+                    added=info["added"],
+                    sha256="" if shown == TEXTS_SHA else shown,
+                    state=state,
+                    note=note,
+                )
+            )
+        return out
 
-    def delete(self, source: str) -> int:
-        """Remove every chunk of `source`; returns how many were removed (0: unknown source)."""
-        ids = self._get_all([], where={"source": source})["ids"]
-        if not ids:
-            return 0
-        generation = self._new_generation()
-        try:
-            self._delete_ids(ids)
-        finally:
-            self._sync_bm25(generation)
-        return len(ids)
+    # -- retrieval (what retrievers.py composes) -----------------------------------------------
 
-    # -- retrieval ------------------------------------------------------------------------------
+    def as_retriever(self, mode: str = "hybrid", k: int = 5, **options: Any) -> BaseRetriever:
+        """A retriever over this store: `mode` is one of MODES (dense, bm25, hybrid)."""
+        return make_retriever(self, mode=mode, k=k, **options)
+
+    def query(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+        """Top-k passages. Scores: cosine similarity (dense), BM25 (bm25), RRF (hybrid)."""
+        return self.as_retriever(mode=mode, k=k).retrieve(question)
+
+    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+        """Hybrid retrieval (kept for callers of the old `Index.retrieve`)."""
+        return self.as_retriever("hybrid", k=k or 5).retrieve(query)
 
     def _dense_score(self, distance: float) -> float:
         # cosine: 1 - d is the cosine similarity; Chroma's l2 is the squared distance, which for
         # unit vectors is 2 - 2cos, so 1 - d/2 puts both on the same similarity scale.
         return 1.0 - distance if self.distance == "cosine" else 1.0 - distance / 2.0
 
-    def _dense(self, question: str, n: int) -> list[tuple[str, float, Passage]]:
+    def dense_search(self, question: str, n: int) -> list[Passage]:
+        """Nearest visible chunks by embedding, best first (score: similarity)."""
+        _meta, where, anything = self._visible()
+        total = self.count()
+        if not anything or total == 0:
+            return []
         text = self.preprocessor.text(question) if self.embed_preprocessed else question
         vector = self.embeddings.embed_query(text)
-        hits = self.store.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        got = self._collection.query(
+            query_embeddings=[vector],
+            n_results=min(n, total),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
         return [
-            (doc.id, self._dense_score(dist), _passage(doc.page_content, doc.metadata, 0.0))
-            for doc, dist in hits
+            _passage(doc, meta, self._dense_score(dist), chunk_id)
+            for chunk_id, doc, meta, dist in zip(
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=True,
+            )
         ]
 
-    def _bm25(self, question: str, n: int) -> list[tuple[str, float]]:
-        return self._ensure_bm25().search(self.preprocessor.tokens(question), n)
+    def bm25_search(self, question: str, n: int) -> list[tuple[str, float]]:
+        """Top visible (chunk id, BM25 score) pairs, best first; no shared term, no hit."""
+        meta, _where, anything = self._visible()
+        if not anything or self.count() == 0:
+            return []
+        return self._ensure_bm25(meta).search(self.preprocessor.tokens(question), n)
 
-    def _fetch(self, ids: Sequence[str]) -> dict[str, Passage]:
+    def fetch(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """Passages by chunk id (score 0)."""
         if not ids:
             return {}
         got = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
         return {
-            i: _passage(doc, meta, 0.0)
+            i: _passage(doc, meta, 0.0, i)
             for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
 
-    def query(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
-        """Top-k passages. Scores: cosine similarity (dense), BM25 (bm25), RRF (hybrid)."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("query: the question is empty")
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"query: k must be a positive integer, got {k!r}")
-        if mode not in MODES:
-            raise ValueError(f"query: mode={mode!r}; choose one of {', '.join(MODES)}")
-        total = self.count()
-        if total == 0:
-            return []
-        if mode == "dense":
-            return [_replace_score(p, s) for _i, s, p in self._dense(question, min(k, total))]
-        if mode == "bm25":
-            hits = self._bm25(question, k)
-            found = self._fetch([i for i, _ in hits])
-            return [_replace_score(found[i], s) for i, s in hits if i in found]
-        depth = min(total, max(FUSION_MIN_CANDIDATES, FUSION_DEPTH * k))
-        dense = self._dense(question, depth)
-        sparse = self._bm25(question, depth)
-        fused = reciprocal_rank_fusion([[i for i, _s, _p in dense], [i for i, _ in sparse]])[:k]
-        known = {i: p for i, _s, p in dense}
-        found = self._fetch([i for i, _ in fused if i not in known])
-        known.update(found)
-        return [_replace_score(known[i], s) for i, s in fused if i in known]
-
-    def retrieve(self, query: str, k: int = 5) -> list[Passage]:
-        """`stemqa.core.retrieval.Retriever` protocol: hybrid retrieval."""
-        return self.query(query, k=k, mode="hybrid")
+    def _dense(self, question: str, n: int) -> list[tuple[str, float, Passage]]:
+        """(id, score, passage) triples: evaluation.py's view of dense_search."""
+        return [(p.chunk_id or "", p.score, p) for p in self.dense_search(question, n)]
 
     def __repr__(self) -> str:
         return (
@@ -654,18 +892,27 @@ class _BatchProgress:
         )
 
 
-def _passage(text: str, meta: dict, score: float) -> Passage:
+@dataclass
+class _CountingProgress:
+    """Counts stored chunks into the report (what an error message says was written)."""
+
+    report: IngestReport
+    progress: _BatchProgress
+
+    def __call__(self, count: int) -> None:
+        self.report.chunks += count
+        self.progress(count)
+        faults.chunks_written(self.report.chunks)
+
+
+def _passage(text: str, meta: dict, score: float, chunk_id: str | None = None) -> Passage:
     page = meta.get("page")
+    label = meta.get("page_label")
     return Passage(
         text=text,
         source=str(meta.get("source", "")),
         page=int(page) if page is not None else None,
-        page_label=meta.get("page_label"),
+        page_label=str(label) if label is not None else None,
         score=score,
+        chunk_id=chunk_id,
     )
-
-
-def _replace_score(passage: Passage, score: float) -> Passage:
-    from dataclasses import replace
-
-    return replace(passage, score=float(score) if math.isfinite(score) else 0.0)
