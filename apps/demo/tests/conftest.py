@@ -224,3 +224,20 @@ def pdf_pages(tmp_path_factory: pytest.TempPathFactory):
         return target.read_bytes()
 
     return carve
+
+
+@pytest.fixture(scope="session")
+def open_app(browser, demo_server):
+    """open_app() -> (context, page): a new browser session (its own `session_hash`) on the app,
+    once the banner says the model is ready. Close the context when done."""
+    from playwright.sync_api import expect
+
+    def open_(height: int = 1000):
+        context = browser.new_context(viewport={"width": 1280, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(demo_server.url)
+        expect(page.locator("#status-banner")).to_contain_text("Model ready", timeout=300_000)
+        return context, page
+
+    return open_

@@ -24,12 +24,8 @@ CLI_WORDING = ("--", "max_tokens", "pass the choices as a list", "Repo id must b
 
 
 @pytest.fixture(scope="module")
-def page(browser, demo_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(demo_server.url)
-    expect(page.locator("#status-banner")).to_contain_text("Model ready")
+def page(open_app):
+    context, page = open_app()
     yield page
     context.close()
 

@@ -20,12 +20,8 @@ TIMEOUT = 120_000
 expect.set_options(timeout=TIMEOUT)
 
 
-def open_page(browser, url: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(url)
-    expect(page.locator("#status-banner")).to_contain_text("Documents:")
+def documents_tab(open_app):
+    context, page = open_app()
     page.get_by_role("tab", name="Documents").click()
     return context, page
 
@@ -52,10 +48,10 @@ def delete_choices(page) -> str:
 
 
 def test_two_sessions_private_documents_keep_both_replace_and_delete(
-    browser, demo_server, pdf_pages
+    open_app, demo_server, pdf_pages
 ) -> None:
-    ctx_a, a = open_page(browser, demo_server.url)
-    ctx_b, b = open_page(browser, demo_server.url)
+    ctx_a, a = documents_tab(open_app)
+    ctx_b, b = documents_tab(open_app)
     try:
         status, table = a.locator("#docs-status"), a.locator("#docs-table")
         a.locator("#docs-scope").get_by_label("Only me").check()
