@@ -18,7 +18,7 @@ from stemqa.demo.index_service import IndexService
 from stemqa.demo.model_service import LOADING, ModelService
 from stemqa.demo.services import Services
 from stemqa.demo.settings import Settings
-from stemqa.demo.tabs import chat, documents, mcqa
+from stemqa.demo.tabs import chat, documents, evaluate, mcqa
 from stemqa.demo.tabs import model as model_tab
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ CSS = """
 .stemqa-empty { font-size: 5rem; font-weight: 700; color: var(--body-text-color-subdued); }
 .stemqa-choice { font-size: 1.1rem; margin-top: 0.25rem; }
 .stemqa-confidence { color: var(--body-text-color-subdued); font-size: 0.9rem; }
+.stemqa-not-sure { border: 2px dashed var(--color-red-500, #ef4444); border-radius: 0.5rem; }
+.stemqa-not-sure .stemqa-letter { opacity: 0.45; }
+.stemqa-not-sure .stemqa-confidence { color: var(--color-red-500, #ef4444); font-weight: 600; }
 """
 THEME = "soft"
 
@@ -68,6 +71,8 @@ def build_app(
         with gr.Tabs():
             with gr.Tab("MCQA", id="mcqa", elem_id="tab-mcqa"):
                 mcqa.build(services)
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
+                evaluate.build(services)
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                 chat.build(services)
             with gr.Tab("Documents", id="documents", elem_id="tab-documents"):

@@ -14,8 +14,8 @@ import gradio as gr
 import pandas as pd
 
 from stemqa.core.retrieval import display_page
-from stemqa.demo.confidence import answer_html, trust_for
 from stemqa.demo import viewer
+from stemqa.demo.confidence import answer_html, trust_for
 from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.library import owner_for
 from stemqa.demo.services import Services, excerpt
@@ -177,9 +177,7 @@ def answer_result(
     ), result
 
 
-def render_answer(
-    result, retrieval_ms: float, model_ms: float, total_ms: float, *, trust=None
-):
+def render_answer(result, retrieval_ms: float, model_ms: float, total_ms: float, *, trust=None):
     """The tab's outputs for one engine Answer; with `trust` (stemqa.demo.confidence) the
     probabilities are temperature-scaled and a low confidence shows the "not sure" state."""
     mcq = result.mcq
