@@ -69,3 +69,10 @@ def test_trust_for_finds_the_file_next_to_the_adapter(tmp_path, monkeypatch) -> 
     (tmp_path / "broken.json").write_text("{")
     broken = trust_for(s, str(adapter))
     assert broken.calibration is None and "broken.json: not valid JSON" in broken.describe()
+
+
+def test_hub_adapter_without_network_runs_uncalibrated(tmp_path, monkeypatch) -> None:
+    """HF_HUB_OFFLINE=1 (root conftest): the Hub lookup fails fast and the app goes on."""
+    monkeypatch.delenv("STEMQA_CALIBRATION", raising=False)
+    trust = trust_for(Settings(data_dir=tmp_path), "someone/not-cached-adapter")
+    assert trust.calibration is None and trust.problem is None

@@ -62,11 +62,33 @@ def trust_for(settings, adapter: str | None) -> Trust:
     if key not in _CACHE:
         try:
             calibration = find_calibration(path=explicit, adapter=adapter)
+            if calibration is None and not explicit and adapter:
+                calibration = _from_hub(adapter)
             _CACHE[key] = Trust(threshold, calibration)
         except CalibrationError as exc:
             log.warning("%s", exc)
             _CACHE[key] = Trust(threshold, None, str(exc))
     return _CACHE[key]
+
+
+def _from_hub(adapter: str) -> Calibration | None:
+    """`calibration.json` pushed with a Hub adapter (push-adapter uploads the adapter folder,
+    where eval-mcqa --calibrate_on writes it). None when the id is local, offline or has none."""
+    from pathlib import Path
+
+    if Path(adapter).exists() or adapter.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        from stemqa.train.calibration import CALIBRATION_FILE, read_calibration
+
+        return read_calibration(hf_hub_download(adapter, CALIBRATION_FILE))
+    except CalibrationError:
+        raise
+    except Exception as exc:  # not found, offline, gated: the app runs uncalibrated
+        log.info("no %s for adapter %s: %s", "calibration.json", adapter, type(exc).__name__)
+        return None
 
 
 def answer_html(letter: str, choice: str, confidence: float, trust: Trust) -> str:

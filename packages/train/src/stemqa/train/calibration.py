@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from stemqa.train.json_files import read_json_file
+
 N_BINS = 10
 COVERAGES = (0.1, 0.25, 0.5, 1.0)
 CALIBRATION_FILE = "calibration.json"
@@ -374,12 +376,7 @@ def read_calibration(path: str | Path) -> Calibration:
     path = Path(path)
     if path.is_dir():
         path = path / CALIBRATION_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CalibrationError(f"{path}: cannot read the calibration file: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    data = read_json_file(path, CalibrationError, "calibration file")
     temperature = data.get("temperature") if isinstance(data, dict) else None
     if (
         isinstance(temperature, bool)
@@ -467,13 +464,7 @@ def plot_reliability(
             ax.text(
                 r["lower"] + width / 2, 0.02, str(r["count"]), ha="center", fontsize=7, color="w"
             )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top option probability)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper left", fontsize=7)
-    return _save(fig, path)
+    return _finish(fig, ax, path, title, "confidence (top option probability)", "accuracy")
 
 
 def plot_risk_coverage(
@@ -487,16 +478,24 @@ def plot_risk_coverage(
     ax = fig.add_subplot(1, 1, 1)
     for label, (coverage, risk) in curves.items():
         ax.plot(coverage, risk, label=label)
+    return _finish(
+        fig,
+        ax,
+        path,
+        title,
+        "coverage (share of questions answered)",
+        "risk (error rate of answered)",
+    )
+
+
+def _finish(fig, ax, path: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """Unit square axes, labels, legend; then written atomically (write, then rename)."""
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("coverage (share of questions answered)")
-    ax.set_ylabel("risk (error rate of answered)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=7)
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from stemqa.core import MCQ
+from stemqa.train.json_files import read_json_file
 
 DEFAULT_N = 13
 TEXT_FIELDS = ("system", "prompt", "chosen", "rejected")
@@ -489,12 +490,7 @@ def write_report(report: ContaminationReport, path: str | Path) -> Path:
 def read_contaminated_ids(path: str | Path) -> set[str]:
     """Eval ids listed in a check-contamination JSON report (what eval-mcqa flags)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContaminationError(f"{path}: cannot read the report: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ContaminationError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    data = read_json_file(path, ContaminationError, "report")
     if not isinstance(data, dict) or not isinstance(data.get("overlaps"), list):
         raise ContaminationError(
             f"{path}: not a check-contamination report (no 'overlaps' list); "
