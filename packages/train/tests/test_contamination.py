@@ -183,7 +183,10 @@ def test_cli_table_json_and_errors(tmp_path, planted, capsys) -> None:
     path, truth, _ = planted
     out = tmp_path / "report.json"
     assert (
-        main(["--train", str(path), "--eval", str(MMLU), "--out", str(out), "--no-progress"]) == 0
+        main(
+            ["--train", str(path), "--eval", str(MMLU), "--output_path", str(out), "--no-progress"]
+        )
+        == 0
     )
     printed = capsys.readouterr().out
     assert "Overlaps (3" in printed and "row 5 (chosen)" in printed
@@ -197,6 +200,9 @@ def test_cli_table_json_and_errors(tmp_path, planted, capsys) -> None:
     assert len(err) == 1 and "bad.csv, row 1" in err[0]
     assert main(["--train", str(tmp_path / "missing.jsonl"), "--eval", str(MMLU)]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the team's vocabulary: --out was renamed
+        main(["--train", str(path), "--eval", str(MMLU), "--out", str(out)])
+    assert "--out was renamed to --output_path" in capsys.readouterr().err
 
 
 def test_read_report_rejects_other_json(tmp_path) -> None:

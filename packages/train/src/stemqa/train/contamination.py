@@ -494,7 +494,7 @@ def read_contaminated_ids(path: str | Path) -> set[str]:
     if not isinstance(data, dict) or not isinstance(data.get("overlaps"), list):
         raise ContaminationError(
             f"{path}: not a check-contamination report (no 'overlaps' list); "
-            "write one with `check-contamination --out FILE`"
+            "write one with `check-contamination --output_path FILE`"
         )
     return {str(o.get("eval_id")) for o in data["overlaps"] if isinstance(o, dict)}
 

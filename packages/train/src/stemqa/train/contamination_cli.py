@@ -1,16 +1,16 @@
 """`uv run check-contamination --train DATA... --eval DATA...`: which eval questions leaked.
 
 A thin shell over `stemqa.train.contamination.check_contamination`; prints the table, writes the
-JSON report with `--out` (the file `eval-mcqa --contamination-report` reads).
+JSON report with `--output_path` (the file `eval-mcqa --contamination-report` reads).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from stemqa.core.cli_args import ArgumentParser
 from stemqa.train.contamination import (
     DEFAULT_N,
     ContaminationError,
@@ -20,9 +20,11 @@ from stemqa.train.contamination import (
 from stemqa.train.mcqa_data import FORMATS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    """The team's flag vocabulary (stemqa.core.cli_args): snake_case, dashed aliases accepted."""
+    parser = ArgumentParser(
         prog="check-contamination",
+        renamed={"--out": "--output_path"},
         description=(
             "Report, per training source and eval set, the eval questions that share an n-gram "
             "(13 normalized tokens by default, as GPT-3 / lm-eval decontamination) with any "
@@ -47,17 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--n", type=int, default=DEFAULT_N, help="n-gram length in tokens")
     parser.add_argument(
-        "--train-format",
+        "--train_format",
         default="auto",
         choices=("auto", "preference", "mcq", *FORMATS[1:]),
         help="auto: preference data when it has prompt/chosen/rejected, else MCQs",
     )
-    parser.add_argument("--eval-format", default="auto", choices=FORMATS)
-    parser.add_argument("--out", type=Path, help="write the JSON report here")
+    parser.add_argument("--eval_format", default="auto", choices=FORMATS)
     parser.add_argument(
-        "--list", type=int, default=20, metavar="N", help="overlaps to print (all are in --out)"
+        "--output_path",
+        type=Path,
+        help="write the JSON report here (eval-mcqa --contamination_report reads it)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--list",
+        type=int,
+        default=20,
+        metavar="N",
+        help="overlaps to print (all are in --output_path)",
+    )
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
     return parser
 
 
@@ -83,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"check-contamination: error: {exc}", file=sys.stderr)
         return 2
     print(report.table(max_listed=args.list))
-    if args.out is not None:
-        print(f"\nReport: {write_report(report, args.out)} ({report.seconds:.1f} s)")
+    if args.output_path is not None:
+        print(f"\nReport: {write_report(report, args.output_path)} ({report.seconds:.1f} s)")
     return 0
 
 

@@ -11,6 +11,7 @@ from stemqa.core.answering import DEFAULT_K, DEFAULT_QUERY_MODE, METHODS, QUERY_
 from stemqa.core.cli_args import ArgumentParser
 from stemqa.core.loading import QUANTIZATIONS
 from stemqa.train.eval_mcqa import evaluate_mcqa, write_results
+from stemqa.train.eval_parallel import init_from_env, is_main_process, process_device
 from stemqa.train.mcqa_data import FORMATS, MCQDataError, load_mcqs
 
 #: Flags renamed to the shared vocabulary (stemqa.core.cli_args); the old ones fail naming these.
@@ -131,7 +132,7 @@ def build_parser() -> ArgumentParser:
     trust.add_argument(
         "--contamination_report",
         metavar="FILE",
-        help="check-contamination --out JSON: flag those questions and report accuracy with "
+        help="check-contamination --output_path JSON: flag those questions and report accuracy with "
         "and without them",
     )
 
@@ -171,6 +172,7 @@ def _load_all(sources: Sequence[str], args: argparse.Namespace) -> list:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    init_from_env()  # under torchrun/accelerate launch: join the group, split the questions
     try:
         mcqs = _load_all(args.dataset_name, args)
         shot_pool = None
@@ -218,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model_name_or_path,
             adapter=args.adapter,
             quantization=args.quantization,
-            device=args.device,
+            device=process_device(args.device),
             dtype=args.dtype,
             revision=args.model_revision,
         )
@@ -250,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             query_mode=args.query_mode,
             max_new_tokens=args.max_new_tokens,
             subject_header=not args.no_subject_header,
-            progress=not args.no_progress,
+            progress=not args.no_progress and is_main_process(),
             config=config,
             calibration=calibration,
             contaminated=contaminated,
@@ -259,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PromptTooLongError as exc:
         print(f"eval-mcqa: {exc}", file=sys.stderr)
         return 2
+    if not is_main_process():
+        return 0  # rank 0 holds the same gathered result and writes the one result file
     json_path, md_path = write_results(result, args.output_path)
     print(result.to_markdown())
     print(f"wrote {json_path} and {md_path}")
