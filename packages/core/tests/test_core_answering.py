@@ -169,3 +169,30 @@ def test_training_example_is_the_closed_book_prompt_the_engine_asks(tiny) -> Non
     assert row == {"prompt": asked.prompt, "completion": " B"}
     with pytest.raises(ValueError, match="no answer"):
         training_example(MCQ("Q?", ("a", "b")))
+
+
+def test_fused_mode_weights_the_stem_with_options_higher_and_reads_deeper() -> None:
+    """Ranks: stem → [x, y, …], stem+options → [y, x, …]: weighted RRF puts y first; and each
+    query is asked for FUSION_DEPTH passages even when k is 1."""
+    from stemqa.core.answering import FUSION_DEPTH
+
+    mcq = QUESTIONS[0]
+
+    class Fixed:
+        k, mode = 5, "fixed"
+
+        def __init__(self) -> None:
+            self.asked: list[int | None] = []
+
+        def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+            self.asked.append(k)
+            order = ["x", "y"] if query == mcq.question else ["y", "x"]
+            order += [f"z{i}" for i in range(20)]
+            return [Passage(n, f"{n}.pdf", 0, chunk_id=n) for n in order[:k]]
+
+    fixed = Fixed()
+    (p,) = prepare_mcqs([mcq], None, retriever=fixed, k=1, query_mode="fused")
+    assert [x.chunk_id for x in p.passages] == ["y"]
+    assert fixed.asked == [FUSION_DEPTH, FUSION_DEPTH]
+    (p,) = prepare_mcqs([mcq], None, retriever=Fixed(), k=1, query_mode="stem")
+    assert [x.chunk_id for x in p.passages] == ["x"]

@@ -34,6 +34,12 @@ QUERY_MODES = ("stem", "stem+options", "fused")
 #: (docs/BENCHMARKS.md, "Retrieval query for MCQs").
 DEFAULT_QUERY_MODE = "fused"
 DEFAULT_K = 3
+#: Passages each query of a fused question contributes before fusion: deeper lists let a
+#: passage ranked 2nd by one query and 6th by the other still win.
+FUSION_DEPTH = 10
+#: RRF weights of the fused mode's queries (stem, stem+options): the stem with its options
+#: is the stronger query on the course MCQs (hit@1 0.685 vs 0.603), the stem alone adds recall.
+FUSED_WEIGHTS = (1.0, 2.0)
 DEFAULT_WINDOW = 2048
 #: Tokens kept free after an MCQ prompt for the answer letter.
 ANSWER_RESERVE = 8
@@ -134,12 +140,24 @@ def retrieval_queries(mcq: MCQ, mode: str = DEFAULT_QUERY_MODE) -> list[str]:
     raise ValueError(f"query mode must be one of {', '.join(QUERY_MODES)}, got {mode!r}")
 
 
-def retrieve(retriever: Retriever, queries: Sequence[str], k: int) -> list[Passage]:
-    """Top-k passages for one question: one query as is, several fused by RRF."""
+def query_weights(mode: str = DEFAULT_QUERY_MODE) -> tuple[float, ...] | None:
+    """RRF weights for the queries of `retrieval_queries(mcq, mode)` (None: equal)."""
+    return FUSED_WEIGHTS if mode == "fused" else None
+
+
+def retrieve(
+    retriever: Retriever,
+    queries: Sequence[str],
+    k: int,
+    *,
+    weights: Sequence[float] | None = None,
+) -> list[Passage]:
+    """Top-k passages for one question: one query as is, several fused by (weighted) RRF."""
     if len(queries) == 1:
         return list(retriever.retrieve(queries[0], k=k))[:k]
-    rankings = [retriever.retrieve(q, k=k) for q in queries]
-    return fuse_rankings(rankings, k)
+    depth = max(k, FUSION_DEPTH)
+    rankings = [retriever.retrieve(q, k=depth) for q in queries]
+    return fuse_rankings(rankings, k, weights=weights)
 
 
 def chat_passages(message: str, retriever: Retriever, k: int = DEFAULT_K) -> list[Passage]:
@@ -215,7 +233,7 @@ def prepare_mcqs(
         passages: list[Passage] | None = None
         if retriever is not None:
             queries = retrieval_queries(mcq, query_mode)
-            passages = retrieve(retriever, queries, k)
+            passages = retrieve(retriever, queries, k, weights=query_weights(query_mode))
         prompt = mcq_prompt(
             mcq,
             passages=passages,
