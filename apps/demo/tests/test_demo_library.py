@@ -105,14 +105,13 @@ def test_refused_files_do_not_stay_in_uploads(lib: Library, tmp_path: Path) -> N
     assert names == {"Übungen.pdf", "old.pdf"}, names
 
 
-def test_private_libraries_are_isolated_and_expire(lib: Library, tmp_path: Path) -> None:
+def test_private_libraries_are_isolated_and_expire(lib: Library, tmp_path: Path, pdf_pages) -> None:
     alice, bob = owner_for(Request("alice-session")), owner_for(Request("bob-session"))
     # a private upload under a shared name gets its own name, so a citation names one file
     lines = lib.add(alice, PRIVATE, [upload(tmp_path, OTHER, "notes.pdf")])
     assert lines == ["✗ notes.pdf: same content as Übungen.pdf, already in the shared library."]
-    mine = tmp_path / "mine.pdf"
-    src = sorted(PDFS.glob("MTH102*.pdf"))[0]
-    shutil.copyfile(src, mine)
+    mine = tmp_path / "mine.pdf"  # two real pages of the analysis notes: quick to embed
+    mine.write_bytes(pdf_pages(PDFS / "MTH102_Real_Analysis.pdf", [0, 1]))
     assert lib.add(alice, PRIVATE, [upload(tmp_path, mine, "old.pdf")])[0].startswith(
         "✓ old.pdf added as old (2).pdf"
     )
