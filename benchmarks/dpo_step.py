@@ -407,17 +407,19 @@ class _Capture:
         train, precompute = DPOTrainer.train, DPOTrainer._precompute_ref_logps
 
         def timed_train(trainer, *args, **kwargs):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out = train(trainer, *args, **kwargs)
             capture.train_s += time.perf_counter() - start
+            capture.train_cpu_s += time.process_time() - cpu
             capture.trainer, capture.output = trainer, out
             return out
 
         def timed_precompute(trainer, dataset, name, batch_size):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out = precompute(trainer, dataset, name, batch_size)
             if name == "train":
                 capture.precompute_s += time.perf_counter() - start
+                capture.precompute_cpu_s += time.process_time() - cpu
             return out
 
         DPOTrainer.train = timed_train
@@ -426,6 +428,8 @@ class _Capture:
     def reset(self) -> None:
         self.train_s = 0.0
         self.precompute_s = 0.0
+        self.train_cpu_s = 0.0
+        self.precompute_cpu_s = 0.0
         self.trainer = None
         self.output = None
 
@@ -504,6 +508,7 @@ def cpu_levers(rows: int, repeats: int, names: list[str], test_rows: int = 32) -
             trainer = capture.trainer
             record["epoch_s"] = capture.train_s + capture.precompute_s
             record["precompute_s"] = capture.precompute_s
+            record["epoch_cpu_s"] = capture.train_cpu_s + capture.precompute_cpu_s
             record["train_loss"] = capture.output.training_loss
             record["micro_batch"] = trainer.args.per_device_train_batch_size
             record["gradient_checkpointing"] = bool(trainer.args.gradient_checkpointing)
@@ -515,33 +520,38 @@ def cpu_levers(rows: int, repeats: int, names: list[str], test_rows: int = 32) -
             print(json.dumps({"config": name, **record}), flush=True)
             del trainer
             capture.reset()
-    baseline = [r.get("epoch_s") for r in runs.get("trl dpo", [])]
+    baseline = {r["repeat"]: r for r in runs.get("trl dpo", []) if "epoch_s" in r}
     table = []
     for name in names:
         ok = [r for r in runs[name] if "epoch_s" in r]
         row: dict = {"config": name, "runs": len(runs[name]), "ok": len(ok)}
         if ok:
             times = [r["epoch_s"] for r in ok]
+            cpu = [r["epoch_cpu_s"] for r in ok]
             row.update(
                 epoch_s_min=min(times),
                 epoch_s_median=statistics.median(times),
                 spread=(max(times) - min(times)) / statistics.median(times),
+                epoch_cpu_s_min=min(cpu),
+                epoch_cpu_s_median=statistics.median(cpu),
+                cpu_spread=(max(cpu) - min(cpu)) / statistics.median(cpu),
                 train_loss=statistics.mean(r["train_loss"] for r in ok),
                 test_reward_accuracy=statistics.mean(r["test_reward_accuracy"] for r in ok),
                 micro_batch=ok[0]["micro_batch"],
                 gradient_checkpointing=ok[0]["gradient_checkpointing"],
             )
-            paired = [
-                r["epoch_s"] / baseline[r["repeat"]]
-                for r in ok
-                if r["repeat"] < len(baseline) and baseline[r["repeat"]]
-            ]
-            if paired:
-                row.update(
-                    ratio_min=min(paired),
-                    ratio_median=statistics.median(paired),
-                    ratio_max=max(paired),
-                )
+            for key, suffix in (("epoch_s", ""), ("epoch_cpu_s", "_cpu")):
+                paired = [
+                    r[key] / baseline[r["repeat"]][key] for r in ok if r["repeat"] in baseline
+                ]
+                if paired:
+                    row.update(
+                        {
+                            f"ratio{suffix}_min": min(paired),
+                            f"ratio{suffix}_median": statistics.median(paired),
+                            f"ratio{suffix}_max": max(paired),
+                        }
+                    )
         else:
             row["error"] = runs[name][0].get("error") if runs[name] else None
         table.append(row)
@@ -561,26 +571,29 @@ def cpu_levers(rows: int, repeats: int, names: list[str], test_rows: int = 32) -
 
 
 def print_table(results: dict) -> None:
-    header = (
-        "| configuration | s/epoch min | median | spread | ratio vs trl dpo (min / median / max) "
+    """Markdown: CPU seconds of this process per epoch (robust to other processes' load on a
+    shared machine) and wall seconds, each with the ratio to `trl dpo` paired by repeat."""
+    print(
+        "| configuration | CPU s/epoch median (spread) | ratio vs trl dpo, CPU: min / median "
+        "/ max | wall s/epoch median (spread) | ratio, wall: min / median / max | train loss "
+        "| test reward acc | micro-batch | ckpt |"
     )
-    header += "| train loss | test reward acc | micro-batch | ckpt |"
-    print(header)
     print("|---|---|---|---|---|---|---|---|---|")
+
+    def ratio(row: dict, suffix: str) -> str:
+        if f"ratio{suffix}_min" not in row:
+            return "-"
+        return " / ".join(f"{row[f'ratio{suffix}_{k}']:.2f}" for k in ("min", "median", "max"))
+
     for row in results["table"]:
         if "epoch_s_min" not in row:
-            print(f"| {row['config']} | failed: {row.get('error')} |||||||| ")
+            print(f"| {row['config']} | failed: {row.get('error')} | | | | | | | |")
             continue
-        ratio = (
-            f"{row['ratio_min']:.2f} / {row['ratio_median']:.2f} / {row['ratio_max']:.2f}"
-            if "ratio_min" in row
-            else "-"
-        )
         print(
-            f"| {row['config']} | {row['epoch_s_min']:.1f} | {row['epoch_s_median']:.1f} | "
-            f"{row['spread']:.0%} | {ratio} | {row['train_loss']:.4f} | "
-            f"{row['test_reward_accuracy']:.3f} | {row['micro_batch']} | "
-            f"{'on' if row['gradient_checkpointing'] else 'off'} |"
+            f"| {row['config']} | {row['epoch_cpu_s_median']:.1f} ({row['cpu_spread']:.0%}) | "
+            f"{ratio(row, '_cpu')} | {row['epoch_s_median']:.1f} ({row['spread']:.0%}) | "
+            f"{ratio(row, '')} | {row['train_loss']:.4f} | {row['test_reward_accuracy']:.3f} | "
+            f"{row['micro_batch']} | {'on' if row['gradient_checkpointing'] else 'off'} |"
         )
 
 

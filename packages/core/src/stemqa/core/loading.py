@@ -161,8 +161,8 @@ def load_model(
     from transformers import AutoModelForCausalLM
 
     name = str(name_or_path)
-    quant = bnb_config(quantization)
     torch_dtype = _resolve_dtype(dtype)
+    quant = bnb_config(quantization, compute_dtype=torch_dtype)  # as training computes
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if torch_dtype is None:

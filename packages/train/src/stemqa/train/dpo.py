@@ -115,6 +115,7 @@ class DPOMethod(PreferenceMethod):
         )
 
     def after_trainer(self, trainer: Any, script_args: DPOScriptArguments) -> None:
+        add_length_column(trainer)
         unwrapped = trainer.model
         if "ref" in unwrapped.peft_config and script_args.reference == "base":
             # TRL copies a pre-trained adapter to a frozen "ref" adapter; reference: base wants
@@ -127,6 +128,30 @@ class DPOMethod(PreferenceMethod):
 
     def summary_extra(self, script_args: DPOScriptArguments) -> dict:
         return {"reference": script_args.reference}
+
+
+def add_length_column(trainer: Any) -> None:
+    """``train_sampling_strategy: group_by_length`` needs each row's length; transformers can
+    only infer it from ``input_ids``, which DPO rows do not have (prompt/chosen/rejected ids).
+    Add the padded pair's length (prompt + the longer answer) as the ``length`` column."""
+    args = trainer.args
+    if str(getattr(args, "train_sampling_strategy", "")) != "group_by_length":
+        return
+    column = getattr(args, "length_column_name", None) or "length"
+    data = trainer.train_dataset
+    if column in data.column_names:
+        return
+    lengths = [
+        len(p) + max(len(c), len(r))
+        for p, c, r in zip(
+            data["prompt_ids"], data["chosen_ids"], data["rejected_ids"], strict=True
+        )
+    ]
+    trainer.train_dataset = data.add_column(column, lengths)
+    args.length_column_name = column
+    trainer._set_signature_columns_if_needed()  # else remove_unused_columns drops it again
+    if column not in trainer._signature_columns:
+        trainer._signature_columns.append(column)
 
 
 METHOD = DPOMethod()

@@ -84,7 +84,10 @@ def evaluate_split(
     if log is not None:
         log.phase = label
     try:
-        metrics = trainer.evaluate(eval_dataset=dataset, metric_key_prefix=label)
+        # The trainer's own eval split goes in as None: trainers prepare it once (tokenized,
+        # reference log-probs precomputed) and would prepare an already prepared copy again.
+        own = dataset is getattr(trainer, "eval_dataset", None)
+        metrics = trainer.evaluate(eval_dataset=None if own else dataset, metric_key_prefix=label)
     finally:
         if log is not None:
             log.phase = "train"

@@ -124,11 +124,15 @@ def quantization_config(model_args: Any):
     """BitsAndBytesConfig: core's nf4 preset (NF4, double quant, bf16 compute) when the flags
     ask for it, else TRL's own translation of the flags so any custom choice is honoured."""
     from stemqa.core.loading import bnb_config
+    from stemqa.train.distributed import with_quant_storage
 
     name = quantization_name(model_args)
     if name in ("none", "nf4"):
-        half = str(model_args.dtype) in ("float16", "bfloat16")
-        return bnb_config(name, compute_dtype=_dtype(model_args.dtype) if half else None)
+        # compute in the dtype asked for (as TRL's get_quantization_config and core's
+        # load_model do); "auto"/None: the preset's bf16 (fp16 where bf16 is not native)
+        dtype = _dtype(model_args.dtype)
+        config = bnb_config(name, compute_dtype=dtype if isinstance(dtype, torch.dtype) else None)
+        return with_quant_storage(config, model_args)  # FSDP QLoRA: stemqa.train.distributed
     from trl import get_quantization_config
 
     return get_quantization_config(model_args)
@@ -201,6 +205,7 @@ def build_qdora_model(
 
     settings = AdapterSettings.from_model_config(model_args)
     model = load_base_model(model_args)
+    keep_4bit_training_layout(model)
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(
             model,
@@ -236,6 +241,24 @@ def build_qdora_model(
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def keep_4bit_training_layout(model: nn.Module) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights for CPU inference; returns how many
+    layers were told.
+
+    On CPUs with AVX512-BF16, bitsandbytes (0.50) converts a Linear4bit's weight to an
+    inference-only layout the first time it runs in eval mode without grad (an evaluation, or
+    TRL's reference log-prob precompute), permanently: every later training step then fails
+    with "a view of a leaf Variable that requires grad is being used in an in-place
+    operation". A training model must keep the training layout. GPUs never take that path.
+    """
+    count = 0
+    for module in model.modules():
+        if getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count
 
 
 def keep_trainable_fp32(model: nn.Module) -> int:

@@ -9,7 +9,6 @@ drift from what training does.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -115,7 +114,3 @@ def print_plan(plan: dict[str, Any]) -> None:
             value = f"{value:,}"
         print(f"{key:<{width}}  {value}")
     print(json.dumps(plan, sort_keys=False, default=str), flush=True)
-
-
-def write_plan(plan: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(plan, indent=2, default=str) + "\n")

@@ -19,9 +19,12 @@ def run_script(
     argv: Sequence[str] | None = None,
 ) -> int:
     from stemqa.core.loading import ModelLoadError
+    from stemqa.train.distributed import preflight, validate_launch
 
+    preflight()  # a launcher engine (DeepSpeed) whose package is missing: one line, exit 2
     script_args, training_args, model_args = parse_args(argv)
     try:
+        validate_launch(model_args, training_args)  # engine vs QLoRA, stemqa.train.distributed
         run(script_args, training_args, model_args)
     except (ModelLoadError, *user_errors) as exc:
         print(f"error: {exc}", file=sys.stderr)
