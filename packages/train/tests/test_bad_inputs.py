@@ -197,7 +197,7 @@ def _merge(tmp_path: Path, path: Path, capsys) -> tuple[int, str]:
     recipe.write_text(
         yaml.safe_dump({"max_length": None, "sources": [{"name": "bad", "path": str(path)}]})
     )
-    code = main(["--config", str(recipe), "--out", str(tmp_path / "out"), "--no-progress"])
+    code = main(["--config", str(recipe), "--output_dir", str(tmp_path / "out"), "--no-progress"])
     return code, capsys.readouterr().err
 
 
@@ -303,7 +303,7 @@ def test_installed_commands_exit_2_with_one_line(tmp_path: Path) -> None:
         yaml.safe_dump({"max_length": None, "sources": [{"name": "bad", "path": str(utf8)}]})
     )
     done = _command(
-        "merge-datasets", "--config", str(recipe), "--out", str(tmp_path / "o"), "--no-progress"
+        "merge-datasets", "--config", str(recipe), "--output_dir", str(tmp_path / "o"), "--no-progress"
     )
     assert done.returncode == 2, done.stderr
     _error_line(

@@ -72,7 +72,7 @@ def test_merge_cli_flag_and_bad_eval_set(tmp_path, mix, capsys) -> None:
     recipe.write_text(yaml.safe_dump(_recipe(path)))
     out = tmp_path / "out"
     code = merge_main(
-        ["--config", str(recipe), "--out", str(out), "--no-progress", "--decontaminate", str(MMLU)]
+        ["--config", str(recipe), "--output_dir", str(out), "--no-progress", "--decontaminate", str(MMLU)]
     )
     assert code == 0
     stats = json.loads((out / "stats.json").read_text())
@@ -83,7 +83,7 @@ def test_merge_cli_flag_and_bad_eval_set(tmp_path, mix, capsys) -> None:
         [
             "--config",
             str(recipe),
-            "--out",
+            "--output_dir",
             str(tmp_path / "o2"),
             "--no-progress",
             "--decontaminate",

@@ -46,7 +46,7 @@ def test_cli_writes_dataset_stats_and_table(tmp_path, tiny_model_dir, capsys):
         [
             "--config",
             str(recipe),
-            "--out",
+            "--output_dir",
             str(out),
             "--no-progress",
             "--cache-dir",
@@ -70,7 +70,7 @@ def test_cli_refuses_a_non_empty_out_folder_without_overwrite(tmp_path, tiny_mod
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    assert main(["--config", str(recipe), "--out", str(out), "--no-progress"]) == 2
+    assert main(["--config", str(recipe), "--output_dir", str(out), "--no-progress"]) == 2
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "precious"
     assert (
@@ -78,7 +78,7 @@ def test_cli_refuses_a_non_empty_out_folder_without_overwrite(tmp_path, tiny_mod
             [
                 "--config",
                 str(recipe),
-                "--out",
+                "--output_dir",
                 str(out),
                 "--no-progress",
                 "--overwrite",
@@ -98,7 +98,7 @@ def test_cli_reports_unknown_schema_and_bad_config_without_traceback(
     recipe = _recipe(
         tmp_path, tiny_model_dir, [{"name": "mystery", "path": str(DATA / "unknown_schema.jsonl")}]
     )
-    assert main(["--config", str(recipe), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert main(["--config", str(recipe), "--output_dir", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "merge-datasets: error: source 'mystery'" in err
     assert "bad, good, instruction_text" in err and "Traceback" not in err
@@ -106,7 +106,7 @@ def test_cli_reports_unknown_schema_and_bad_config_without_traceback(
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("sources: []\n")
-    assert main(["--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert main(["--config", str(bad), "--output_dir", str(tmp_path / "o")]) == 2
     assert "'sources' must be a non-empty list" in capsys.readouterr().err
 
 
@@ -116,7 +116,7 @@ def test_cli_bad_tokenizer_names_the_key(tmp_path, tiny_model_dir, capsys):
         [
             "--config",
             str(recipe),
-            "--out",
+            "--output_dir",
             str(tmp_path / "o"),
             "--tokenizer",
             str(tmp_path / "none"),
@@ -133,7 +133,7 @@ def test_console_script_runs_end_to_end(tmp_path, tiny_model_dir):
     out = tmp_path / "out"
     env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [script, "--config", str(recipe), "--out", str(out)],
+        [script, "--config", str(recipe), "--output_dir", str(out)],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
