@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 import platformdirs
@@ -53,7 +53,6 @@ from stemqa.rag.errors import (
     IndexWriteError,
     RagIndexError,
 )
-from stemqa.rag.loading import LoadedPdf, PdfLoadError, discover, file_sha256, load_document
 from stemqa.rag.locking import DEFAULT_LOCK_TIMEOUT, WriterLock
 from stemqa.rag.preprocess import Preprocessor, parse_steps
 from stemqa.rag.retrievers import (
@@ -63,6 +62,9 @@ from stemqa.rag.retrievers import (
     BaseRetriever,
     make_retriever,
 )
+
+if TYPE_CHECKING:
+    from stemqa.rag.loading import LoadedPdf
 
 log = logging.getLogger(__name__)
 
@@ -537,6 +539,8 @@ class Index:
         Raises IndexLockedError when another writer holds the index past `lock_timeout`, and
         IndexWriteError when the Chroma server stops answering midway (rerun to resume).
         """
+        from stemqa.rag.loading import discover  # pypdf: only when ingesting (a second cold)
+
         started = time.perf_counter()
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -574,6 +578,8 @@ class Index:
         report: IngestReport,
         report_progress: Callable[[float, str], None],
     ) -> None:
+        from stemqa.rag.loading import PdfLoadError, file_sha256, load_document
+
         current = "checking the index"
         changed = False
         added_tokens: dict[str, list[str]] = {}
