@@ -7,7 +7,9 @@ and, when asked, with the documents, side by side. Metrics, the calibration bloc
 reliability diagram are eval-mcqa's own code (`stemqa.train.eval_mcqa`,
 `stemqa.train.eval_calibration`), so the numbers match `uv run eval-mcqa` on the same file.
 Bad files get eval-mcqa's one-line errors, inline. The run is a generator that yields after
-every chunk of questions, so the Cancel button stops it within one chunk.
+every chunk of questions; Cancel sets a flag for the caller's session that the run checks before
+each chunk, so it stops within one chunk and its own last message says so (cancelling the
+Gradio event instead raced with the update already on its way and could overwrite the status).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,23 @@ CHUNK = 16  # questions per yield: the granularity of progress and of Cancel
 MAX_QUESTIONS = 2000
 FILE_TYPES = [".csv", ".jsonl", ".json", ".parquet"]
 SUBJECT_HEADERS = ["subject", "n", "closed book %", "with documents %", "Δ pts"]
+
+_cancelled: set[str] = set()  # session hashes whose run should stop at the next chunk
+_cancel_lock = threading.Lock()
+
+
+def request_cancel(session: str) -> None:
+    with _cancel_lock:
+        _cancelled.add(session)
+
+
+def take_cancel(session: str) -> bool:
+    """True once after Cancel was pressed in this session (the flag is consumed)."""
+    with _cancel_lock:
+        if session in _cancelled:
+            _cancelled.discard(session)
+            return True
+        return False
 
 
 def _upload_path(file: Any) -> tuple[Path, str]:
@@ -134,8 +155,17 @@ def _summary(result: Any, seconds: float, describe: str) -> str:
     return "\n".join(lines)
 
 
-def evaluate(services: Services, file: Any, use_docs: bool, k: float, limit: float, progress):
-    """Generator of (status, table, reliability png, downloads, error) while the set runs."""
+def evaluate(
+    services: Services,
+    file: Any,
+    use_docs: bool,
+    k: float,
+    limit: float,
+    progress,
+    cancelled: Callable[[], bool] = lambda: False,
+):
+    """Generator of (status, table, reliability png, downloads, error) while the set runs;
+    `cancelled()` is asked before every chunk."""
     from stemqa.core import PromptTooLongError
     from stemqa.core.answering import context_window, prepare_mcqs, score_prepared
     from stemqa.train.eval_calibration import calibration_block, write_calibration_plots
@@ -158,6 +188,9 @@ def evaluate(services: Services, file: Any, use_docs: bool, k: float, limit: flo
     done = 0
     for name, cond_retriever in conditions:
         for begin in range(0, len(mcqs), CHUNK):
+            if cancelled():
+                yield (f"Cancelled after {done} of {total} answers.", None, None, None, "")
+                return
             chunk = mcqs[begin : begin + CHUNK]
             try:
                 prepared = prepare_mcqs(
@@ -251,13 +284,24 @@ def build(services: Services) -> None:
         elem_id="eval-downloads",
     )
 
-    def handler(file: Any, use_docs: bool, k: float, limit: float, progress=gr.Progress()):  # noqa: B008
+    def handler(
+        file: Any,
+        use_docs: bool,
+        k: float,
+        limit: float,
+        request: gr.Request,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        session = request.session_hash or ""
+        take_cancel(session)  # a Cancel pressed before this run does not stop it
         try:
-            yield from evaluate(services, file, use_docs, k, limit, progress)
+            yield from evaluate(
+                services, file, use_docs, k, limit, progress, lambda: take_cancel(session)
+            )
         except InlineError as exc:
             yield ("", None, None, None, inline(str(exc)))
 
-    event = run.click(
+    run.click(
         handler,
         inputs=[file, use_docs, k, limit],
         outputs=[status, table, reliability, downloads, error],
@@ -265,10 +309,10 @@ def build(services: Services) -> None:
         concurrency_id="evaluate",
         concurrency_limit=1,
     )
-    cancel.click(
-        lambda: "Cancelled.",
-        outputs=status,
-        cancels=[event],
-        queue=False,
-        api_visibility="private",
-    )
+
+    def on_cancel(request: gr.Request) -> None:
+        # No output: the run itself reports "Cancelled after …", so no late reply of this
+        # handler can overwrite that message.
+        request_cancel(request.session_hash or "")
+
+    cancel.click(on_cancel, queue=False, api_visibility="private")
