@@ -108,8 +108,6 @@ def demo_server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoServer]:
     """`python -m stemqa.demo.cli --model <tiny>` on a free port, waited on until model and index are ready."""
-    from gradio_client import Client
-
     root = tmp_path_factory.mktemp("demo")
     if os.environ.get("STEMQA_DEMO_URL"):  # debugging: drive an app you started yourself
         data_dir = Path(os.environ.get("STEMQA_DEMO_DATA_DIR", root / "data"))
@@ -118,7 +116,24 @@ def demo_server(
             os.environ["STEMQA_DEMO_URL"], data_dir, data_dir / "runs", root / "server.log"
         )
         return
-    data_dir, runs_dir = root / "data", root / "runs"
+    runs_dir = root / "runs"
+    args = ["--model", str(tiny_model_dir), "--runs-dir", str(runs_dir), "--max-new-tokens", "48"]
+    proc, server = start_demo(root, args)
+    server.runs_dir = runs_dir
+    # Build the training run for the model tab while the server starts (mostly imports).
+    pool = ThreadPoolExecutor(max_workers=1)
+    server.run_folder = pool.submit(make_run_folder, runs_dir / "dpo-example", tiny_model_dir)
+    try:
+        wait_ready(proc, server)
+        yield server
+    finally:
+        pool.shutdown(wait=True)
+        stop_demo(proc)
+
+
+def start_demo(root: Path, args: list[str]) -> tuple[subprocess.Popen, DemoServer]:
+    """`python -m stemqa.demo.cli ARGS` on a free port with its data folder under `root`."""
+    data_dir = root / "data"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
     env.update(
@@ -133,55 +148,57 @@ def demo_server(
         sys.executable,
         "-m",
         "stemqa.demo.cli",
-        "--model",
-        str(tiny_model_dir),
         "--data-dir",
         str(data_dir),
-        "--runs-dir",
-        str(runs_dir),
         "--port",
         str(port),
         "--max-upload-mb",
         "5",
-        "--max-new-tokens",
-        "48",
+        *args,
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    server = DemoServer(f"http://127.0.0.1:{port}/", data_dir, runs_dir, log_path)
-    # Build the training run for the model tab while the server starts (mostly imports).
-    pool = ThreadPoolExecutor(max_workers=1)
-    server.run_folder = pool.submit(make_run_folder, runs_dir / "dpo-example", tiny_model_dir)
-    try:
-        deadline = time.monotonic() + 300
-        client = None
-        status: dict = {}
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"demo exited with {proc.returncode}:\n{server.log()[-4000:]}")
-            try:
-                client = client or Client(server.url, verbose=False)
-                status = client.predict(api_name="/status")
-                if "failed" in (status["model"], status["index_state"]):
-                    pytest.fail(f"demo did not get ready: {status}\n{server.log()[-4000:]}")
-                if status["model"] == "ready" and status["index_state"] == "ready":
-                    break
-            except pytest.fail.Exception:
-                raise
-            except Exception:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail(f"demo not ready after 300 s: {status}\n{server.log()[-4000:]}")
-        yield server
-    finally:
-        pool.shutdown(wait=True)
-        proc.terminate()
+    return proc, DemoServer(f"http://127.0.0.1:{port}/", data_dir, data_dir / "runs", log_path)
+
+
+def wait_ready(
+    proc: subprocess.Popen,
+    server: DemoServer,
+    *,
+    auth: tuple[str, str] | None = None,
+    model: bool = True,
+) -> None:
+    """Poll /status until the index (and the model, unless `model` is False) is ready."""
+    from gradio_client import Client
+
+    deadline = time.monotonic() + 300
+    client = None
+    status: dict = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"demo exited with {proc.returncode}:\n{server.log()[-4000:]}")
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            client = client or Client(server.url, auth=auth, verbose=False)
+            status = client.predict(api_name="/status")
+            if "failed" in ((status["model"],) if model else ()) + (status["index_state"],):
+                pytest.fail(f"demo did not get ready: {status}\n{server.log()[-4000:]}")
+            if (status["model"] == "ready" or not model) and status["index_state"] == "ready":
+                return
+        except pytest.fail.Exception:
+            raise
+        except Exception:
+            pass
+        time.sleep(1)
+    pytest.fail(f"demo not ready after 300 s: {status}\n{server.log()[-4000:]}")
+
+
+def stop_demo(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -241,3 +258,20 @@ def open_app(browser, demo_server):
         return context, page
 
     return open_
+
+
+@pytest.fixture(scope="session")
+def launch_demo(tmp_path_factory: pytest.TempPathFactory):
+    """launch_demo(args, auth=None, model=True) -> DemoServer: another app with other flags
+    (e.g. --auth, --read-only-library), waited on, stopped at the end of the session."""
+    procs: list[subprocess.Popen] = []
+
+    def launch(args: list[str], *, auth: tuple[str, str] | None = None, model: bool = True):
+        proc, server = start_demo(tmp_path_factory.mktemp("demo-extra"), args)
+        procs.append(proc)
+        wait_ready(proc, server, auth=auth, model=model)
+        return server
+
+    yield launch
+    for proc in procs:
+        stop_demo(proc)
