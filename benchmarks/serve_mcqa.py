@@ -64,9 +64,10 @@ def start_server(model: Path, work: Path, batch: int) -> tuple[subprocess.Popen,
     port = free_port()
     data = work / f"data-b{batch}"
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    cmd = [sys.executable, "-m", "stemqa.demo.cli", "--model", str(model), "--data-dir"]
-    cmd += [str(data), "--port", str(port), "--max-batch-size", str(batch)]
-    cmd += ["--queue-size", "256"]
+    cmd = [sys.executable, "-m", "stemqa.demo.cli", "--model_name_or_path", str(model)]
+    cmd += ["--data_dir"]
+    cmd += [str(data), "--port", str(port), "--max_batch_size", str(batch)]
+    cmd += ["--queue_size", "256"]
     log = (work / f"server-b{batch}.log").open("w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"

@@ -26,7 +26,7 @@ def test_env_vars_then_flags_override(tmp_path: Path) -> None:
     settings = Settings.from_env(env)
     assert (settings.model, settings.port, settings.quantization) == ("some/model", 9000, "nf4")
     assert settings.data_dir == tmp_path and settings.uploads_dir == tmp_path / "uploads"
-    args = build_parser().parse_args(["--model", "other", "--port", "9100"])
+    args = build_parser().parse_args(["--model_name_or_path", "other", "--port", "9100"])
     flags = {k: v for k, v in vars(args).items() if k != "no_model"}
     settings = Settings.from_env(env, **flags)
     assert (settings.model, settings.port, settings.quantization) == ("other", 9100, "nf4")
@@ -50,3 +50,15 @@ def test_cli_reports_bad_env_and_exits_2(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setenv("STEMQA_QUANTIZATION", "int3")
     assert main([]) == 2
     assert "quantization" in capsys.readouterr().err
+
+
+def test_demo_flags_follow_the_shared_vocabulary(capsys) -> None:
+    """snake_case flags with TRL's dashed aliases; the renamed --model names its new spelling."""
+    args = build_parser().parse_args(["--data-dir", "d", "--max_batch_size", "4"])
+    assert (str(args.data_dir), args.max_batch_size) == ("d", 4)
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "x"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "demo: --model was renamed to --model_name_or_path; use --model_name_or_path"
+    )

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from stemqa.core.cli_args import ArgumentParser
 from stemqa.demo.settings import ENV_VARS, QUANTIZATION_CHOICES, Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="demo",
+        renamed={"--model": "--model_name_or_path"},
         description="stemqa's Gradio app: MCQA, chat, documents and model tabs.",
         epilog="Flags override environment variables, which override the defaults.",
     )
@@ -23,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
             flag, dest=key, default=None, help=f"{help} [env {ENV_VARS[key]}]", **kwargs
         )  # type: ignore[arg-type]
 
-    add("--model", "model", "Hub id or local folder of the base model (default microsoft/phi-2)")
+    add(
+        "--model_name_or_path",
+        "model",
+        "Hub id or local folder of the base model (default microsoft/phi-2)",
+    )
     add("--adapter", "adapter", "PEFT adapter folder or Hub id applied on top of the model")
     add(
         "--quantization",
@@ -34,33 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--index",
         "index",
-        "folder of the embedded Chroma index (default <data-dir>/index)",
+        "folder of the embedded Chroma index (default <data_dir>/index)",
         type=Path,
     )
-    add("--chroma-host", "chroma_host", "use a `chroma run` server instead of the embedded store")
-    add("--chroma-port", "chroma_port", "port of the Chroma server (default 8000)", type=int)
-    add("--embedding-model", "embedding_model", "sentence-transformers model for the index")
-    add("--data-dir", "data_dir", "where the index, uploads and caches live", type=Path)
-    add("--runs-dir", "runs_dir", "training runs listed in the Model tab", type=Path)
+    add("--chroma_host", "chroma_host", "use a `chroma run` server instead of the embedded store")
+    add("--chroma_port", "chroma_port", "port of the Chroma server (default 8000)", type=int)
+    add("--embedding_model", "embedding_model", "sentence-transformers model for the index")
+    add("--data_dir", "data_dir", "where the index, uploads and caches live", type=Path)
+    add("--runs_dir", "runs_dir", "training runs listed in the Model tab", type=Path)
     add("--host", "host", "address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     add("--port", "port", "port to listen on (default 7860)", type=int)
-    add("--max-upload-mb", "max_upload_mb", "largest PDF accepted (default 50)", type=int)
+    add("--max_upload_mb", "max_upload_mb", "largest PDF accepted (default 50)", type=int)
     add(
-        "--model-concurrency",
+        "--model_concurrency",
         "model_concurrency",
         "requests using the model at once (default 1)",
         type=int,
     )
-    add("--queue-size", "queue_size", "requests waiting before 'queue full' (default 64)", type=int)
-    add("--max-new-tokens", "max_new_tokens", "default chat answer length (default 256)", type=int)
+    add("--queue_size", "queue_size", "requests waiting before 'queue full' (default 64)", type=int)
+    add("--max_new_tokens", "max_new_tokens", "default chat answer length (default 256)", type=int)
     add(
-        "--max-batch-size",
+        "--max_batch_size",
         "max_batch_size",
         "MCQA questions of concurrent users scored in one forward pass (default 16; 1: one by one)",
         type=int,
     )
     add(
-        "--confidence-threshold",
+        "--confidence_threshold",
         "confidence_threshold",
         "MCQA answers below this calibrated confidence show as 'not sure' (default 0.5)",
         type=float,
@@ -72,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
     )
     add(
-        "--read-only-library",
+        "--read_only_library",
         "read_only_library",
         "visitors cannot change the shared library; each adds private documents instead",
         action="store_true",
     )
     add(
-        "--session-ttl-minutes",
+        "--session_ttl_minutes",
         "session_ttl_minutes",
         "remove a browser session's private documents after this long unused (default 1440)",
         type=int,
@@ -90,13 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(prefer the variable: flags show in the process list)",
     )
     add(
-        "--hf-oauth",
+        "--hf_oauth",
         "hf_oauth",
         "show 'Sign in with Hugging Face' (default: on a Space with hf_oauth)",
         action="store_true",
     )
     parser.add_argument(
-        "--no-model", action="store_true", help="start without loading a model (documents only)"
+        "--no_model", action="store_true", help="start without loading a model (documents only)"
     )
     return parser
 

@@ -62,14 +62,14 @@ class IndexService:
                 fix = "Install stemqa-rag (`uv sync --all-packages` in the repository)."
             elif s.chroma_host:
                 fix = (
-                    "Check that `chroma run` is serving there (--chroma-host/--chroma-port, "
-                    "STEMQA_CHROMA_HOST/STEMQA_CHROMA_PORT), or drop --chroma-host to use the "
+                    "Check that `chroma run` is serving there (--chroma_host/--chroma_port, "
+                    "STEMQA_CHROMA_HOST/STEMQA_CHROMA_PORT), or drop --chroma_host to use the "
                     "embedded store."
                 )
             else:
                 fix = (
                     "Check that the folder is writable, or choose another with --index DIR "
-                    "(STEMQA_INDEX) or --data-dir (STEMQA_DATA_DIR)."
+                    "(STEMQA_INDEX) or --data_dir (STEMQA_DATA_DIR)."
                 )
             self._error = f"Could not open the document index at {self.where()}: {type(exc).__name__}: {exc}. {fix}"
         else:

@@ -1,7 +1,7 @@
 """Who may change which documents: the shared library and each visitor's private one.
 
 A public Space must not let one visitor delete or replace what every other visitor retrieves
-from, so the shared library can be made read-only (`--read-only-library`). Each caller also has
+from, so the shared library can be made read-only (`--read_only_library`). Each caller also has
 a private library that only they retrieve from and can change: one `stemqa.rag.Index` in its
 own folder under `<data-dir>/private/<owner>/`, queried beside the shared index and fused by
 rank (`stemqa.core.fuse_rankings`), so scores of two indexes never need to be comparable.

@@ -117,7 +117,7 @@ class Settings:
                 )
         if self.chroma_port is not None and self.chroma_host is None:
             raise SettingsError(
-                f"chroma_port is set but chroma_host is not (set {ENV_VARS['chroma_host']} or --chroma-host)"
+                f"chroma_port is set but chroma_host is not (set {ENV_VARS['chroma_host']} or --chroma_host)"
             )
 
         threshold = self.confidence_threshold
@@ -128,7 +128,7 @@ class Settings:
         ):
             raise SettingsError(
                 f"confidence_threshold={threshold!r} must be a number from 0 to 1 (set "
-                f"{ENV_VARS['confidence_threshold']} or --confidence-threshold)"
+                f"{ENV_VARS['confidence_threshold']} or --confidence_threshold)"
             )
         self.auth_pairs()  # a malformed --auth is a settings error, not a login that never works
 
