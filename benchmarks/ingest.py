@@ -64,9 +64,9 @@ def baseline_ingest(folder: Path, store: Path, embeddings) -> float:
     return time.perf_counter() - start
 
 
-def ours_ingest(folder: Path, store: Path) -> tuple[float, Index]:
+def ours_ingest(folder: Path, store: Path, **options) -> tuple[float, Index]:
     start = time.perf_counter()
-    index = Index(store)
+    index = Index(store, **options)
     report = index.add(folder)
     elapsed = time.perf_counter() - start
     assert not report.skipped, report.summary()
@@ -122,6 +122,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument(
+        "--our-chunks",
+        default="",
+        help="also time stemqa at these chunk size/overlap pairs, e.g. 500/100 (same run)",
+    )
+    parser.add_argument(
         "--parts", default="ingest,recall,latency", help="comma list of ingest, recall, latency"
     )
     args = parser.parse_args()
@@ -150,14 +155,29 @@ def main() -> None:
         index = None
         if "ingest" in parts:
             base_times, our_times = [], []
+            extra_times: dict[str, list[float]] = {}
+            extra_chunks = [
+                tuple(int(x) for x in spec.split("/"))
+                for spec in args.our_chunks.split(",")
+                if spec
+            ]
             for r in range(args.repeats):
                 base_times.append(
                     baseline_ingest(folder, root / f"baseline-{r}", baseline_embedder)
                 )
                 elapsed, index = ours_ingest(folder, root / f"ours-{r}")
                 our_times.append(elapsed)
+                for size, overlap in extra_chunks:
+                    t, _ = ours_ingest(
+                        folder,
+                        root / f"ours-{size}-{r}",
+                        chunk_size=size,
+                        chunk_overlap=overlap,
+                    )
+                    extra_times.setdefault(f"{size}/{overlap}", []).append(round(t, 2))
                 print(
-                    f"repeat {r}: baseline {base_times[-1]:.1f}s, ours {our_times[-1]:.1f}s",
+                    f"repeat {r}: baseline {base_times[-1]:.1f}s, ours {our_times[-1]:.1f}s, "
+                    f"other chunkings {extra_times}",
                     flush=True,
                 )
             base, ours = min(base_times), min(our_times)
@@ -168,6 +188,10 @@ def main() -> None:
                 "ours_pages_per_s": round(pages / ours, 2),
                 "speedup": round(base / ours, 2),
                 "chunks": index.count(),
+                "ours_other_chunkings_s": extra_times,
+                "speedup_other_chunkings": {
+                    name: round(base / min(times), 2) for name, times in extra_times.items()
+                },
             }
             start = time.perf_counter()
             report = Index(index.path).add(folder)

@@ -34,10 +34,17 @@ _TRANSLATE = str.maketrans({**LIGATURES, **_SPACES, **dict.fromkeys(_INVISIBLE, 
 _GLYPH_NAME = re.compile(r"/(?:[Gg][0-9A-Fa-f]{2}|c[0-9a-f]{2})(?![0-9A-Fa-f])")
 #: Private-use code points (symbol-font pieces such as big-bracket parts) and C0/C1 controls.
 _JUNK_CHARS = re.compile(r"[\ue000-\uf8ff\x00-\x08\x0b-\x1f\x7f-\x9f]")
-#: Picture-mode line drawings: a letter repeated four or more times (`QQQQQk`, `QQQs`).
-_DRAWN_LINE = re.compile(r"([A-Za-z])\1{3,}")
+#: Picture-mode line drawings: LaTeX draws diagonals with runs of a `Q`-shaped glyph
+#: (`QQQQQk`, `QQQs`), and pdfium maps those and the diagram's arrows and circle parts to
+#: dingbats and geometric shapes (`✻ ✲ ✬ ✫ ◗◗◗s`). QED boxes (■ □) are kept.
+_DRAWN_LINE = re.compile(r"Q{3,}|[\u2700-\u27bf\u25a2-\u25ff]+")
 #: Glyphs that only ever appear alone on a line as pieces of a drawing (arrows, circle parts).
-_DRAWING_GLYPHS = frozenset("'&$%`\"^~|#@_") | frozenset(chr(c) for c in range(0x2500, 0x25A0))
+_DRAWING_GLYPHS = (
+    frozenset("'&$%`\"^~|#@_")
+    | frozenset(chr(c) for c in range(0x2500, 0x25A0))  # box drawing, blocks
+    | frozenset(chr(c) for c in range(0x25A2, 0x2600))  # geometric shapes except ■ □
+    | frozenset(chr(c) for c in range(0x2700, 0x27C0))  # dingbats (pdfium's arrows, circles)
+)
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _RELATIONS = frozenset("=<>≤≥≈≡")
 _BLANKS = re.compile(r"[ \t]+")
@@ -60,15 +67,18 @@ def _drop_drawings(lines: list[str]) -> list[str]:
     run holds letters and operators, a diagram's holds `' & $ %` and arrow pieces. Lone
     drawing glyphs are dropped too.
     """
+    def in_run(line: str) -> bool:
+        return not line or _is_fragment(line) or _is_drawing(line)
+
     out: list[str] = []
     n = 0
     while n < len(lines):
-        if not (_is_fragment(lines[n]) or not lines[n]):
+        if not in_run(lines[n]):
             out.append(lines[n])
             n += 1
             continue
         end = n
-        while end < len(lines) and (_is_fragment(lines[end]) or not lines[end]):
+        while end < len(lines) and in_run(lines[end]):
             end += 1
         run = lines[n:end]
         drawn = sum(_is_drawing(line) for line in run)
@@ -118,8 +128,9 @@ def normalize_text(text: str) -> str:
 def clean_page_text(text: str) -> str:
     """A PDF page's extracted text, with layout debris removed and formulas kept on one line."""
     text = _HYPHEN_BREAK.sub(r"\1", normalize_text(_GLYPH_NAME.sub("", text)))
-    lines = [_BLANKS.sub(" ", _DRAWN_LINE.sub("", line)).strip() for line in text.split("\n")]
-    lines = _merge_fragments(_drop_drawings(_drop_page_number(lines)))
+    lines = _drop_drawings(_drop_page_number(text.split("\n")))
+    lines = [_BLANKS.sub(" ", _DRAWN_LINE.sub("", line)).strip() for line in lines]
+    lines = _merge_fragments(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 

@@ -1,0 +1,465 @@
+"""Retrieval-quality levers, measured in memory on the course PDFs (no Chroma, cached vectors).
+
+    uv run python benchmarks/rag_quality.py [--questions tests/data/pdfs/questions.json] \
+        [--grid extract|chunks|fusion|aggregate|all] [--out rag-quality.json]
+
+Each row is one configuration of the same pipeline the index runs (page text -> cleaning ->
+RecursiveCharacterTextSplitter -> all-MiniLM-L6-v2 + bm25s -> RRF -> optional page
+aggregation), scored with `stemqa.rag.evaluation.score` (recall@k, MRR@10 over (source, page)).
+Embeddings are cached by text in ~/.cache/stemqa-bench so re-runs only embed new chunks: the
+2-core box is shared, and the lever is what is measured, not the embedder's speed.
+Extraction speed and debris are measured once per extractor over all pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import pickle
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E402
+
+from stemqa.rag.bm25 import Bm25Store  # noqa: E402
+from stemqa.rag.cleaning import debris_stats  # noqa: E402
+from stemqa.rag.embeddings import get_embeddings  # noqa: E402
+from stemqa.rag.evaluation import KS, load_questions, score  # noqa: E402
+from stemqa.rag.fusion import reciprocal_rank_fusion  # noqa: E402
+from stemqa.rag.loading import load_pdf  # noqa: E402
+from stemqa.rag.preprocess import Preprocessor  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("STEMQA_BENCH_CACHE", Path.home() / ".cache" / "stemqa-bench"))
+
+
+class VectorCache:
+    """all-MiniLM-L6-v2 vectors by sha1 of the exact input text, pickled between runs."""
+
+    def __init__(self, name: str = "minilm") -> None:
+        self.path = CACHE / f"vectors-{name}.pkl"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            self.vectors = pickle.loads(self.path.read_bytes())
+        self.embedder = get_embeddings()
+        self.dirty = False
+
+    @staticmethod
+    def key(text: str, kind: str) -> str:
+        return hashlib.sha1(f"{kind}\0{text}".encode()).hexdigest()
+
+    def get(self, texts: Sequence[str], kind: str = "doc") -> np.ndarray:
+        keys = [self.key(t, kind) for t in texts]
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.vectors}.items()
+        )
+        if missing:
+            embed = self.embedder.embed_query if kind == "query" else None
+            if embed is not None:
+                new = [embed(t) for _k, t in missing]
+            else:
+                new = self.embedder.embed_documents([t for _k, t in missing])
+            for (k, _t), v in zip(missing, new, strict=True):
+                self.vectors[k] = np.asarray(v, dtype=np.float32)
+            self.dirty = True
+            self.save()
+        return np.stack([self.vectors[k] for k in keys])
+
+    def save(self) -> None:
+        if self.dirty:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(self.vectors))
+            tmp.replace(self.path)
+            self.dirty = False
+
+
+@dataclass
+class Corpus:
+    ids: list[str]
+    where: list[tuple[str, int]]
+    texts: list[str]
+
+
+def load_pages(folder: Path, extractor: str, clean: bool) -> tuple[list, float]:
+    start = time.perf_counter()
+    pages = []
+    for path in sorted(folder.glob("*.pdf")):
+        pdf = load_pdf(path, extractor=extractor, clean=clean)
+        pages.extend((pdf.source, p.page, p.text) for p in pdf.pages)
+    return pages, time.perf_counter() - start
+
+
+def chunk(pages: list, size: int, overlap: int) -> Corpus:
+    splitter = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
+    ids, where, texts = [], [], []
+    for source, page, text in pages:
+        for n, piece in enumerate(splitter.split_text(text)):
+            ids.append(f"{source}:{page}:{n}")
+            where.append((source, page))
+            texts.append(piece)
+    return Corpus(ids, where, texts)
+
+
+class Rankers:
+    """Dense, BM25 and fused rankings (lists of corpus positions, best first)."""
+
+    def __init__(self, corpus: Corpus, vectors: VectorCache, questions, preprocess: str) -> None:
+        self.corpus = corpus
+        self.matrix = vectors.get(corpus.texts)
+        self.qmatrix = vectors.get([q.question for q in questions], "query")
+        self.questions = questions
+        self.pre = Preprocessor(preprocess)
+        self.bm25 = Bm25Store(None)
+        self.bm25.rebuild(corpus.ids, self.pre.many(corpus.texts), "bench")
+        self.position = {cid: n for n, cid in enumerate(corpus.ids)}
+
+    def dense(self, depth: int) -> list[list[int]]:
+        sims = self.qmatrix @ self.matrix.T
+        # Python ints: fusion keys items by repr(), and np.int64(5) is not repr-equal to 5.
+        return [[int(i) for i in np.argsort(-row, kind="stable")[:depth]] for row in sims]
+
+    def sparse(self, depth: int) -> list[list[int]]:
+        return [
+            [self.position[i] for i, _s in self.bm25.search(self.pre.tokens(q.question), depth)]
+            for q in self.questions
+        ]
+
+    def hybrid(
+        self, depth: int, weights=(1.0, 1.0), rrf_k: int = 60
+    ) -> list[list[tuple[int, float]]]:
+        out = []
+        for d, b in zip(self.dense(depth), self.sparse(depth), strict=True):
+            out.append(reciprocal_rank_fusion([d, b], k=rrf_k, weights=list(weights)))
+        return out
+
+
+def pages_of(corpus: Corpus, ranking: Sequence[int]) -> list[tuple[str, int]]:
+    return [corpus.where[i] for i in ranking]
+
+
+def dedupe_pages(corpus: Corpus, ranking: Sequence[int]) -> list[tuple[str, int]]:
+    """Page aggregation by the best chunk (max): each page once, at its best chunk's rank."""
+    seen: dict[tuple[str, int], None] = {}
+    for i in ranking:
+        seen.setdefault(corpus.where[i], None)
+    return list(seen)
+
+
+def page_sum(
+    corpus: Corpus, scored: Sequence[tuple[int, float]], top: int
+) -> list[tuple[str, int]]:
+    """Page aggregation by the sum of its best `top` chunk scores."""
+    per: dict[tuple[str, int], list[float]] = {}
+    for i, s in scored:
+        per.setdefault(corpus.where[i], []).append(s)
+    total = {p: sum(sorted(v, reverse=True)[:top]) for p, v in per.items()}
+    return sorted(total, key=lambda p: -total[p])
+
+
+#: slice name per question (from the questions file's "slice" key), set in main()
+SLICES: list[str] = []
+
+
+def row(name: str, questions, rankings) -> dict:
+    recall, mrr = score(questions, rankings)
+    out = {"config": name, **{f"R@{k}": round(recall[k], 3) for k in KS}, "MRR@10": round(mrr, 3)}
+    picked = [n for n, s in enumerate(SLICES) if s == "v1"]
+    if picked:  # the original 59 questions, kept as one slice of the enlarged set
+        v1_recall, v1_mrr = score([questions[n] for n in picked], [rankings[n] for n in picked])
+        out.update(
+            v1_R1=round(v1_recall[1], 3), v1_R5=round(v1_recall[5], 3), v1_MRR=round(v1_mrr, 3)
+        )
+    return out
+
+
+def print_row(r: dict) -> None:
+    print(
+        f"| {r['config']} | "
+        + " | ".join(f"{r[f'R@{k}']:.3f}" for k in KS)
+        + f" | {r['MRR@10']:.3f} |"
+        + (f" {r['v1_R1']:.3f} / {r['v1_R5']:.3f} / {r['v1_MRR']:.3f} |" if "v1_R1" in r else ""),
+        flush=True,
+    )
+
+
+BM25_VARIANTS = ("none", "lowercase", "lowercase,stopwords", "lowercase,stopwords,lemmatize")
+FULL = "lowercase,stopwords,lemmatize"
+
+
+def page_fusion(corpus: Corpus, rankings: Sequence[Sequence[int]], rrf_k: int = 60) -> list:
+    """Each ranking turned into pages (best chunk) first, then the page rankings fused by RRF."""
+    page_rankings = [dedupe_pages(corpus, r) for r in rankings]
+    return [p for p, _ in reciprocal_rank_fusion(page_rankings, k=rrf_k)]
+
+
+def final_table(pages, vectors: VectorCache, questions, rows: list) -> None:
+    """Every mode x preprocessing row, old and new defaults, in one run (docs/BENCHMARKS.md)."""
+
+    def emit(name: str, rankings) -> None:
+        r = row(name, questions, rankings)
+        rows.append(r)
+        print_row(r)
+
+    # Page text and chunk size: the three modes, chunk fusion then pages, and page fusion.
+    for extractor, clean, size, overlap in (
+        ("pypdf", False, 1000, 200),
+        ("pypdf", True, 1000, 200),
+        ("pdfium", False, 1000, 200),
+        ("pdfium", True, 1000, 200),
+        ("pypdf", True, 500, 100),
+        ("pdfium", True, 500, 100),
+        ("pdfium", True, 300, 60),
+    ):
+        corpus = chunk(pages(extractor, clean), size, overlap)
+        rk = Rankers(corpus, vectors, questions, FULL)
+        label = f"{extractor}, {'cleaned' if clean else 'raw'}, {size}/{overlap}"
+        dense, sparse = rk.dense(80), rk.sparse(80)
+        emit(f"{label} | dense", [pages_of(corpus, r) for r in dense])
+        emit(f"{label} | bm25", [pages_of(corpus, r) for r in sparse])
+        chunk_fused = [
+            [i for i, _ in reciprocal_rank_fusion([d[:40], b[:40]])]
+            for d, b in zip(dense, sparse, strict=True)
+        ]
+        emit(f"{label} | hybrid", [pages_of(corpus, f) for f in chunk_fused])
+        emit(f"{label} | hybrid, then pages", [dedupe_pages(corpus, f) for f in chunk_fused])
+        emit(
+            f"{label} | pages, then fused",
+            [page_fusion(corpus, [d, b]) for d, b in zip(dense, sparse, strict=True)],
+        )
+    for label, extractor, clean, size, overlap in (
+        ("old default (pypdf, raw text, 1000/200)", "pypdf", False, 1000, 200),
+        ("new default (pdfium, cleaned, 500/100)", "pdfium", True, 500, 100),
+    ):
+        corpus = chunk(pages(extractor, clean), size, overlap)
+        print(f"# {label}: {len(corpus.ids)} chunks", flush=True)
+        rk = Rankers(corpus, vectors, questions, FULL)
+        dense = rk.dense(80)
+        emit(f"{label} | dense | - | raw", [pages_of(corpus, r) for r in dense])
+        full = Preprocessor(FULL)
+        pre_matrix = vectors.get([full.text(t) for t in corpus.texts])
+        pre_q = vectors.get([full.text(q.question) for q in questions], "query")
+        dense_pre = [
+            [int(i) for i in np.argsort(-row_, kind="stable")[:80]] for row_ in pre_q @ pre_matrix.T
+        ]
+        emit(f"{label} | dense | - | preprocessed", [pages_of(corpus, r) for r in dense_pre])
+        sparse: dict[str, list[list[int]]] = {}
+        for variant in BM25_VARIANTS:
+            pre = Preprocessor(variant)
+            store = Bm25Store(None)
+            store.rebuild(corpus.ids, pre.many(corpus.texts), "v")
+            sparse[variant] = [
+                [rk.position[i] for i, _s in store.search(pre.tokens(q.question), 80)]
+                for q in questions
+            ]
+            emit(f"{label} | bm25 | {variant} | -", [pages_of(corpus, r) for r in sparse[variant]])
+        for dense_input, d_rank in (("raw", dense), ("preprocessed", dense_pre)):
+            for variant in BM25_VARIANTS:
+                fused = [
+                    [i for i, _ in reciprocal_rank_fusion([d[:40], b[:40]])]
+                    for d, b in zip(d_rank, sparse[variant], strict=True)
+                ]
+                emit(
+                    f"{label} | hybrid | {variant} | {dense_input}",
+                    [pages_of(corpus, f) for f in fused],
+                )
+        for agg_label, fn in (("hybrid, then pages", None), ("pages, then fused", page_fusion)):
+            if fn is None:
+                fused = [
+                    dedupe_pages(corpus, [i for i, _ in reciprocal_rank_fusion([d[:40], b[:40]])])
+                    for d, b in zip(dense, sparse[FULL], strict=True)
+                ]
+            else:
+                fused = [fn(corpus, [d, b]) for d, b in zip(dense, sparse[FULL], strict=True)]
+            emit(f"{label} | {agg_label} | {FULL} | raw", fused)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pdfs", default=str(REPO / "tests/data/pdfs"))
+    parser.add_argument("--questions", default=str(REPO / "tests/data/pdfs/questions.json"))
+    parser.add_argument("--grid", default="all")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--extractor", default="pypdf", help="for the fusion/aggregate/multi grids")
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--overlap", type=int, default=100)
+    args = parser.parse_args()
+    questions = load_questions(args.questions)
+    raw = json.loads(Path(args.questions).read_text(encoding="utf-8"))
+    SLICES[:] = [str(item.get("slice", "")) for item in raw]
+    folder = Path(args.pdfs)
+    vectors = VectorCache()
+    rows: list[dict] = []
+    grid = set(args.grid.split(","))
+    every = "all" in grid
+    print(f"{len(questions)} questions; cache {vectors.path} ({len(vectors.vectors)} vectors)")
+    print("| config | " + " | ".join(f"R@{k}" for k in KS) + " | MRR@10 | v1: R@1 / R@5 / MRR |")
+    print("|---|" + "---|" * (len(KS) + 2))
+
+    page_cache: dict[tuple[str, bool], list] = {}
+
+    def pages(extractor: str, clean: bool) -> list:
+        if (extractor, clean) not in page_cache:
+            page_cache[(extractor, clean)], seconds = load_pages(folder, extractor, clean)
+            stats = debris_stats([t for _s, _p, t in page_cache[(extractor, clean)]])
+            info = {"extractor": extractor, "clean": clean, "seconds": round(seconds, 2), **stats}
+            print(f"# extraction {json.dumps(info)}", flush=True)
+            rows.append({"extraction": info})
+        return page_cache[(extractor, clean)]
+
+    def measure(
+        name: str,
+        extractor="pypdf",
+        clean=True,
+        size=1000,
+        overlap=200,
+        preprocess="lowercase,stopwords,lemmatize",
+        depth=40,
+        weights=(1.0, 1.0),
+        rrf_k=60,
+        aggregate="none",
+    ) -> None:
+        corpus = chunk(pages(extractor, clean), size, overlap)
+        rk = Rankers(corpus, vectors, questions, preprocess)
+        results = []
+        if aggregate == "modes":
+            for mode, ranks in (("dense", rk.dense(depth)), ("bm25", rk.sparse(depth))):
+                results.append((f"{name} {mode}", [pages_of(corpus, r) for r in ranks]))
+                results.append((f"{name} {mode} +pages", [dedupe_pages(corpus, r) for r in ranks]))
+            aggregate = "both"
+        fused = rk.hybrid(depth, weights, rrf_k)
+        if aggregate in ("none", "both"):
+            results.append((f"{name} hybrid", [pages_of(corpus, [i for i, _ in f]) for f in fused]))
+        if aggregate in ("max", "both"):
+            results.append(
+                (f"{name} hybrid +pages", [dedupe_pages(corpus, [i for i, _ in f]) for f in fused])
+            )
+        if aggregate == "sum":
+            for top in (2, 3):
+                results.append(
+                    (f"{name} hybrid page-sum{top}", [page_sum(corpus, f, top) for f in fused])
+                )
+        for label, rankings in results:
+            r = row(label, questions, rankings)
+            r["chunks"] = len(corpus.ids)
+            rows.append(r)
+            print_row(r)
+
+    if every or "extract" in grid:
+        for extractor in ("pypdf", "pdfium"):
+            for clean in (False, True):
+                measure(f"{extractor} clean={clean} 1000/200", extractor, clean, aggregate="modes")
+    if every or "chunks" in grid:
+        for size, overlap in ((500, 100), (300, 60)):
+            for extractor in ("pdfium", "pypdf"):
+                measure(
+                    f"{extractor} clean {size}/{overlap}",
+                    extractor,
+                    size=size,
+                    overlap=overlap,
+                    aggregate="modes",
+                )
+    base = {"extractor": args.extractor, "size": args.size, "overlap": args.overlap}
+    tag = f"{args.extractor} {args.size}/{args.overlap}"
+    if every or "fusion" in grid:
+        for w in ((1.0, 0.5), (1.0, 0.75), (0.75, 1.0), (0.5, 1.0)):
+            measure(f"{tag} w={w}", **base, weights=w, aggregate="max")
+        for rrf_k in (10, 30, 100):
+            measure(f"{tag} rrf_k={rrf_k}", **base, rrf_k=rrf_k, aggregate="max")
+        for depth in (20, 80):
+            measure(f"{tag} depth={depth}", **base, depth=depth, aggregate="max")
+    if every or "aggregate" in grid:
+        measure(tag, **base, aggregate="sum")
+    if every or "multi" in grid:
+        corpus = chunk(pages(args.extractor, True), args.size, args.overlap)
+        rk = Rankers(corpus, vectors, questions, "lowercase,stopwords,lemmatize")
+        keywords = [rk.pre.text(q.question) for q in questions]
+        kmatrix = vectors.get(keywords, "query")
+        sims = kmatrix @ rk.matrix.T
+        dense_kw = [[int(i) for i in np.argsort(-row, kind="stable")[:40]] for row in sims]
+        for label, lists in (
+            ("dense(q)+dense(keywords)+bm25", lambda d, k, b: [d, k, b]),
+            ("dense(q)+bm25 +bm25(q) twice", lambda d, k, b: [d, b, b]),
+            ("dense(q) twice+bm25", lambda d, k, b: [d, d, b]),
+        ):
+            fused = [
+                [i for i, _ in reciprocal_rank_fusion(lists(d, k, b))]
+                for d, k, b in zip(rk.dense(40), dense_kw, rk.sparse(40), strict=True)
+            ]
+            for agg, fn in (("", pages_of), (" +pages", dedupe_pages)):
+                r = row(
+                    f"{tag} multi-query {label}{agg}", questions, [fn(corpus, f) for f in fused]
+                )
+                rows.append(r)
+                print_row(r)
+    if "final" in grid:
+        final_table(pages, vectors, questions, rows)
+    if every or "pages" in grid:
+        # Page-level fusion: each retriever's ranking turned into pages (best chunk), plus BM25
+        # over whole pages (costs tokenizing only, no embedding), fused by RRF over pages.
+        page_list = pages(args.extractor, True)
+        corpus = chunk(page_list, args.size, args.overlap)
+        rk = Rankers(corpus, vectors, questions, "lowercase,stopwords,lemmatize")
+        page_store = Bm25Store(None)
+        keys = [(source, page) for source, page, _t in page_list]
+        page_store.rebuild(
+            [f"{n}" for n in range(len(keys))], rk.pre.many([t for _s, _p, t in page_list]), "p"
+        )
+        page_bm25 = [
+            [keys[int(i)] for i, _s in page_store.search(rk.pre.tokens(q.question), 40)]
+            for q in questions
+        ]
+        dense_pages = [dedupe_pages(corpus, r) for r in rk.dense(80)]
+        bm25_pages = [dedupe_pages(corpus, r) for r in rk.sparse(80)]
+        rows_in = {
+            "page-BM25 alone": page_bm25,
+            "dense pages + chunk-BM25 pages": None,
+            "dense pages + page-BM25": None,
+            "dense pages + chunk-BM25 pages + page-BM25": None,
+        }
+        combos = {
+            "dense pages + chunk-BM25 pages": lambda n: [dense_pages[n], bm25_pages[n]],
+            "dense pages + page-BM25": lambda n: [dense_pages[n], page_bm25[n]],
+            "dense pages + chunk-BM25 pages + page-BM25": lambda n: [
+                dense_pages[n],
+                bm25_pages[n],
+                page_bm25[n],
+            ],
+        }
+        for label, ranking in rows_in.items():
+            if ranking is not None:
+                r = row(f"{tag} {label}", questions, ranking)
+                rows.append(r)
+                print_row(r)
+        for label, make in combos.items():
+            for rrf_k in (60, 20):
+                for w in ((1.0,) * 3, (1.5, 1.0, 1.0)):
+                    fused = [
+                        [
+                            p
+                            for p, _ in reciprocal_rank_fusion(
+                                make(n), k=rrf_k, weights=list(w[: len(make(n))])
+                            )
+                        ]
+                        for n in range(len(questions))
+                    ]
+                    r = row(f"{tag} {label} rrf_k={rrf_k} w={w[: len(make(0))]}", questions, fused)
+                    rows.append(r)
+                    print_row(r)
+    vectors.save()
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

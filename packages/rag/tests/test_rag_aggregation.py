@@ -1,0 +1,112 @@
+"""Page aggregation, page fusion and multi-query retrievers: the shared retriever contract,
+plus what each promises (one passage per page; fused pages; variants fused by RRF)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stemqa.core.retrieval import Passage
+from stemqa.rag import Index
+from stemqa.rag.aggregation import (
+    MultiQuery,
+    PageAggregator,
+    PageFusion,
+    fuse_pages,
+    page_hybrid,
+)
+from stemqa.rag.retrievers import WRAPPERS, HybridRetriever, make_retriever
+
+from .conftest import PDF_DIR, SMALL
+from .retriever_contract import EASY, RetrieverContract
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Index:
+    index = Index(
+        tmp_path_factory.mktemp("aggregation") / "index", preprocess="lowercase,stopwords"
+    )
+    report = index.add([PDF_DIR / name for name in SMALL])
+    assert report.files == 2 and not report.skipped, report.summary()
+    return index
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Index:
+    return Index(tmp_path_factory.mktemp("aggregation_empty") / "index")
+
+
+@pytest.fixture()
+def corpus_size(store: Index) -> int:
+    return store.count()
+
+
+class TestPageFusion(RetrieverContract):
+    @pytest.fixture()
+    def expected_mode(self) -> str:
+        return "pages"
+
+    @pytest.fixture()
+    def retriever(self, store: Index):
+        return page_hybrid(store, k=4)
+
+    @pytest.fixture()
+    def empty_retriever(self, empty_store: Index):
+        return page_hybrid(empty_store)
+
+
+class TestPageAggregator(RetrieverContract):
+    @pytest.fixture()
+    def expected_mode(self) -> str:
+        return "hybrid"
+
+    @pytest.fixture()
+    def retriever(self, store: Index):
+        return PageAggregator(HybridRetriever(store, k=4))
+
+    @pytest.fixture()
+    def empty_retriever(self, empty_store: Index):
+        return PageAggregator(HybridRetriever(empty_store))
+
+
+def pages(hits: list[Passage]) -> list[tuple[str, int | None]]:
+    return [(h.source, h.page) for h in hits]
+
+
+@pytest.mark.parametrize("make", [page_hybrid, lambda s: PageAggregator(HybridRetriever(s))])
+def test_one_passage_per_page(store: Index, make):
+    hits = make(store).retrieve("entropy energy temperature partition function", k=6)
+    assert len(hits) == 6 and len(set(pages(hits))) == 6
+
+
+def test_page_fusion_sums_votes_per_page_not_per_chunk():
+    def p(source: str, page: int, n: int) -> Passage:
+        return Passage(text=f"{source}{page}{n}", source=source, page=page, chunk_id=f"{page}:{n}")
+
+    dense = [p("a", 1, 0), p("a", 1, 1), p("b", 2, 0)]  # page a1 twice: one vote, not two
+    bm25 = [p("b", 2, 3), p("a", 1, 2)]
+    fused = fuse_pages([dense, bm25], k=5)
+    assert pages(fused) == [("a", 1), ("b", 2)]  # a1: 1/61 + 1/62; b2: 1/62 + 1/61, a1 first
+    assert fused[0].chunk_id == "1:0"  # represented by the first ranking's best chunk
+    assert fused[0].score == pytest.approx(1 / 61 + 1 / 62)
+    assert [q.chunk_id for q in fuse_pages([bm25, dense], k=1)] == ["2:3"]  # tie: first seen
+
+
+def test_multi_query_fuses_variants_and_is_a_no_op_alone(store: Index):
+    inner = HybridRetriever(store, k=5)
+    alone = MultiQuery(inner)
+    question = EASY[1][0]
+    assert [h.chunk_id for h in alone.retrieve(question)] == [
+        h.chunk_id for h in inner.retrieve(question, 5)
+    ]
+    fused = MultiQuery(inner, variants=lambda q: [q, "Stirling approximation N factorial"])
+    hits = fused.retrieve(question, k=5)
+    assert len(hits) == 5 and hits[0].source == EASY[1][1]
+    assert all(h.score > 0 for h in hits)
+
+
+def test_wrappers_are_registered_by_name(store: Index):
+    assert WRAPPERS["pages"] is PageAggregator and WRAPPERS["multi-query"] is MultiQuery
+    retriever = make_retriever(store, mode="dense", k=3, wrappers=["pages"])
+    hits = retriever.retrieve(EASY[0][0])
+    assert len(set(pages(hits))) == len(hits) <= 3
+    assert isinstance(page_hybrid(store), PageFusion)
