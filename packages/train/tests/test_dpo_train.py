@@ -236,7 +236,7 @@ def test_saved_adapter_reloads_with_identical_outputs(qdora_run, tiny_model_dir)
     from trl import ModelConfig
 
     from stemqa.core.loading import load_model
-    from stemqa.train.training.model import build_qdora_model
+    from stemqa.train.training.model import build_qdora_model, keep_4bit_training_layout
 
     out, _, captured = qdora_run
     saved = load_file(str(out / "adapter" / "adapter_model.safetensors"))
@@ -261,6 +261,9 @@ def test_saved_adapter_reloads_with_identical_outputs(qdora_run, tiny_model_dir)
     )
     continued, _ = build_qdora_model(args, adapter=out / "adapter", gradient_checkpointing=False)
     continued.eval()
+    # The training builder keeps bitsandbytes' training layout (no CPU inference repack, whose
+    # AVX512-BF16 kernel computes in bf16): compare the served model on the same kernel.
+    keep_4bit_training_layout(served)
     ids = tokenizer(["Question: what is 3 plus 4?\nAnswer:"], return_tensors="pt").input_ids
     with torch.no_grad():
         a = served(input_ids=ids).logits
@@ -321,30 +324,20 @@ def test_resume_without_checkpoint_is_a_clear_error(tiny_model_dir, data_dir, tm
         run(dpo_argv(tiny_model_dir, data_dir, tmp_path / "empty", resume=True))
 
 
-def test_early_stopping_keeps_the_best_adapter(tiny_model_dir, data_dir, tmp_path, qdora_run):
-    """lr 0: eval reward accuracy never improves after the first evaluation, so training
-    stops after `patience` more evaluations, long before max_steps. Also continues from an
-    existing adapter (the fixture's) with the base model as reference."""
-    out = tmp_path / "early"
-    summary = run(
-        dpo_argv(
-            tiny_model_dir,
-            data_dir,
-            out,
-            load_in_4bit="false",
-            adapter=qdora_run[0] / "adapter",
-            learning_rate="0",
-            max_steps=30,
-            eval_steps=1,
-            save_steps=1,
-            early_stopping_patience=2,
-            max_eval_samples=4,
-        )
-    )
-    assert summary["stopped_early"] is True
-    assert summary["global_step"] == 3
-    assert summary["best_checkpoint"].endswith("checkpoint-1")
+def test_continuing_an_adapter_keeps_the_base_as_reference(
+    tiny_model_dir, data_dir, tmp_path, qdora_run
+):
+    """--adapter continues the fixture's adapter; TRL's frozen "ref" copy is dropped so the
+    reference stays the adapter-disabled base, and the reference log-probs are then computed
+    during training (TRL's precompute would use the copy). Early stopping for every method is
+    in test_training_methods.py."""
+    out = tmp_path / "continued"
+    argv = dpo_argv(tiny_model_dir, data_dir, out, load_in_4bit="false", eval_strategy="no")
+    argv += ["--adapter", str(qdora_run[0] / "adapter"), "--early_stopping_patience", "0"]
+    summary = run([*argv, "--load_best_model_at_end", "false", "--max_steps", "2"])
     assert summary["adapter_init"].endswith("adapter") and summary["reference"] == "base"
+    assert summary["hyperparameters"]["precompute_ref_log_probs"] is False
+    assert summary["global_step"] == 2
 
 
 def test_bad_data_names_source_and_row(tiny_model_dir, data_dir, tmp_path):

@@ -208,20 +208,11 @@ def to_sft_rows(
 class MCQAMethod(TrainingMethod):
     """train-mcqa: TRL's SFTTrainer on prompt/completion rows, then eval-mcqa letter scoring."""
 
-    name = "sft-mcqa"
-    prog = "train-mcqa"
-    label = "MCQA SFT"
-    title = "MCQA adapter"
-    script_arguments = MCQAScriptArguments
-    defaults = MCQA_DEFAULTS
-    recorded_args = RECORDED_ARGS
-    panels = MCQA_PANELS
-    tags = ("mcqa", "sft", "dora", "qdora")
-
-    def config_class(self) -> type:
-        from trl import SFTConfig
-
-        return SFTConfig
+    name, command = "sft-mcqa", "mcqa"
+    label, title = "MCQA SFT", "MCQA adapter"
+    trainer_path, config_path = "trl:SFTTrainer", "trl:SFTConfig"
+    script_arguments, defaults, panels = MCQAScriptArguments, MCQA_DEFAULTS, MCQA_PANELS
+    recorded_args, tags = RECORDED_ARGS, ("mcqa", "sft", "dora", "qdora")
 
     def user_errors(self) -> tuple[type[BaseException], ...]:
         from stemqa.train.mcqa_data import MCQDataError
@@ -271,29 +262,10 @@ class MCQAMethod(TrainingMethod):
             if _is_local(script_args.dataset_name)
             else script_args.dataset_eval_split
         )
-        return PreparedData(
-            train=datasets["train"],
-            eval=datasets.get("eval"),
-            test=datasets.get("test"),
-            record={
-                "source": script_args.dataset_name,
-                "eval_source": eval_source,
-                "rows": {role: len(ds) for role, ds in datasets.items()},
-                "skipped_too_long": skipped,
-                "subjects": script_args.subjects,
-            },
-        )
-
-    def build_trainer(self, model: Any, tokenizer: Any, data: PreparedData, training_args: Any):
-        from trl import SFTTrainer
-
-        return SFTTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=data.train,
-            eval_dataset=data.eval,
-            processing_class=tokenizer,
-        )
+        record = {"source": script_args.dataset_name, "eval_source": eval_source}
+        record["rows"] = {role: len(ds) for role, ds in datasets.items()}
+        record.update(skipped_too_long=skipped, subjects=script_args.subjects)
+        return PreparedData(datasets["train"], datasets.get("eval"), datasets.get("test"), record)
 
     def results(self, trainer, loaded, script_args, training_args, tokenizer) -> dict[str, Any]:
         """Letter accuracy the way eval-mcqa measures it (one forward pass, ' A'-token

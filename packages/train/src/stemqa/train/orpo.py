@@ -14,30 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from stemqa.train.training.config import RunArguments
-from stemqa.train.training.model import MODEL_DEFAULTS
 from stemqa.train.training.plots import DPO_PANELS, Panel
-from stemqa.train.training.preference import PreferenceMethod
-from stemqa.train.training.template import COMMON_RECORDED_ARGS, RUN_DEFAULTS, PreparedData
+from stemqa.train.training.preference import PREFERENCE_DEFAULTS, PreferenceMethod
+from stemqa.train.training.template import COMMON_RECORDED_ARGS
 
-#: The DPO recipe's optimisation, with ORPO's lambda (``beta``) at the paper's 0.1.
+#: The DPO recipe (training.preference), with ORPO's lambda (``beta``) at the paper's 0.1.
 #: configs/orpo_phi2_qdora.yaml repeats them for users to edit.
-ORPO_DEFAULTS: dict[str, Any] = {
-    **MODEL_DEFAULTS,
-    **RUN_DEFAULTS,
-    "output_dir": "runs/orpo-phi2-qdora",
-    "learning_rate": 5e-5,
-    "per_device_train_batch_size": 1,
-    "per_device_eval_batch_size": 1,
-    "gradient_accumulation_steps": 4,
-    "num_train_epochs": 3,
-    "beta": 0.1,
-    "max_length": 2048,
-    "eval_steps": 200,
-    "save_steps": 200,
-    "metric_for_best_model": "eval_rewards/accuracies",
-    "greater_is_better": True,
-}
+ORPO_DEFAULTS: dict[str, Any] = {**PREFERENCE_DEFAULTS, "output_dir": "runs/orpo-phi2-qdora"}
 
 RECORDED_ARGS = (*COMMON_RECORDED_ARGS, "beta")
 
@@ -59,34 +42,15 @@ ORPO_PANELS: tuple[Panel, ...] = (
 class ORPOMethod(PreferenceMethod):
     """train-orpo: reference-free preference training."""
 
-    name = "orpo"
-    prog = "train-orpo"
-    label = "ORPO"
-    title = "ORPO adapter"
-    script_arguments = RunArguments
-    defaults = ORPO_DEFAULTS
-    recorded_args = RECORDED_ARGS
-    panels = ORPO_PANELS
+    name = command = "orpo"
+    label, title = "ORPO", "ORPO adapter"
+    trainer_path = "trl.experimental.orpo:ORPOTrainer"
+    config_path = "trl.experimental.orpo:ORPOConfig"
+    defaults, recorded_args, panels = ORPO_DEFAULTS, RECORDED_ARGS, ORPO_PANELS
     tags = ("orpo", "dora", "qdora")
-
-    def config_class(self) -> type:
-        from trl.experimental.orpo import ORPOConfig
-
-        return ORPOConfig
 
     def plan_details(self, script_args: Any, training_args: Any) -> dict:
         return {"beta": training_args.beta, "reference": "none (ORPO is reference-free)"}
-
-    def build_trainer(self, model: Any, tokenizer: Any, data: PreparedData, training_args: Any):
-        from trl.experimental.orpo import ORPOTrainer
-
-        return ORPOTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=data.train,
-            eval_dataset=data.eval,
-            processing_class=tokenizer,
-        )
 
     def test_dataset(self, trainer: Any, dataset: Any) -> Any:
         """ORPOTrainer tokenizes train/eval in its constructor and evaluates only tokenized

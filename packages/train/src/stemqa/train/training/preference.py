@@ -6,7 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from stemqa.train.training.template import PreparedData, TrainingMethod
+from stemqa.train.training.model import MODEL_DEFAULTS
+from stemqa.train.training.template import RUN_DEFAULTS, PreparedData, TrainingMethod
+
+#: The report's preference-training recipe (DPO's, which ORPO reuses with its own beta meaning):
+#: lr 5e-5, batch 1 x grad acc 4, 3 epochs, beta 0.1, max_length 2048, reward accuracy as metric.
+PREFERENCE_DEFAULTS: dict[str, Any] = {
+    **MODEL_DEFAULTS,
+    **RUN_DEFAULTS,
+    "learning_rate": 5e-5,
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "gradient_accumulation_steps": 4,
+    "num_train_epochs": 3,
+    "beta": 0.1,
+    "max_length": 2048,
+    "eval_steps": 200,
+    "save_steps": 200,
+    "metric_for_best_model": "eval_rewards/accuracies",
+    "greater_is_better": True,
+}
 
 
 class PreferenceMethod(TrainingMethod):

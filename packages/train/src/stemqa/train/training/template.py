@@ -86,14 +86,17 @@ def evaluating(training_args: Any) -> bool:
 class TrainingMethod:
     """Base of the training methods; see the module docstring for the lifecycle."""
 
-    #: ``method`` in the dry-run plan ("dpo", "sft-mcqa", "orpo").
+    #: ``method`` in the dry-run plan ("dpo", "sft-mcqa", "orpo"); the console script is
+    #: ``train-<command>``.
     name: ClassVar[str]
-    #: The console script ("train-dpo").
-    prog: ClassVar[str]
-    #: Human label for the card ("DPO", "MCQA SFT", "ORPO").
+    command: ClassVar[str]
+    #: Card wording: method label ("DPO", "MCQA SFT", "ORPO") and title ("DPO adapter").
     label: ClassVar[str]
-    #: Card title suffix ("DPO adapter").
     title: ClassVar[str]
+    #: The TRL Trainer and its Config as "module:Name" (imported only when a run starts, so
+    #: importing a method stays cheap, and experimental TRL trainers stay one string).
+    trainer_path: ClassVar[str]
+    config_path: ClassVar[str]
     script_arguments: ClassVar[type[RunArguments]] = RunArguments
     defaults: ClassVar[Mapping[str, Any]]
     recorded_args: ClassVar[tuple[str, ...]] = COMMON_RECORDED_ARGS
@@ -102,10 +105,16 @@ class TrainingMethod:
     #: Sequences per example in one forward (chosen + rejected = 2); used by --auto_batch.
     sequences_per_example: ClassVar[int] = 1
 
+    @property
+    def prog(self) -> str:
+        return f"train-{self.command}"
+
     # ---- what a method supplies -------------------------------------------------------------
     def config_class(self) -> type:
-        """The TRL ``*Config`` (imported lazily: importing a method must stay cheap)."""
-        raise NotImplementedError
+        return _import(self.config_path)
+
+    def trainer_class(self) -> type:
+        return _import(self.trainer_path)
 
     def user_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions that are the user's data mistakes (one line, exit 2)."""
@@ -129,7 +138,14 @@ class TrainingMethod:
         raise NotImplementedError
 
     def build_trainer(self, model: Any, tokenizer: Any, data: PreparedData, training_args: Any):
-        raise NotImplementedError
+        """TRL's trainer on the PeftModel we built (no peft_config: TRL would build its own)."""
+        return self.trainer_class()(
+            model=model,
+            args=training_args,
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+        )
 
     def test_dataset(self, trainer: Any, dataset: Any) -> Any:
         """The test split as ``trainer.evaluate`` takes it (trainers that tokenize their
@@ -319,3 +335,10 @@ def mixed_precision_name(training_args: Any) -> str:
     if getattr(training_args, "fp16", False):
         return "fp16"
     return "fp32"
+
+
+def _import(path: str) -> type:
+    import importlib
+
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
