@@ -91,8 +91,10 @@ def test_temperature_recovered_within_5_percent(true_t: float) -> None:
 
 
 def test_fit_at_bound_when_all_right() -> None:
-    fit = cal.fit_temperature([{"A": 0.9, "B": 0.1}] * 4, ["A"] * 4)
+    probs = [{"A": 0.9, "B": 0.1}] * 4
+    fit = cal.fit_temperature(probs, ["A"] * 4)
     assert fit.at_bound and fit.temperature == pytest.approx(1 / cal.BETA_BRACKET[1])
+    assert cal.calibration_from_fit(fit, probs, ["A"] * 4, "x").at_bound is True
 
 
 def test_apply_temperature() -> None:

@@ -332,6 +332,7 @@ class Calibration:
     ece_after: float | None = None
     iterations: int | None = None
     gradient: float | None = None
+    at_bound: bool | None = None  # T hit the edge of the search bracket (degenerate held-out set)
     path: str | None = None  # where it was read from (not written)
 
     def apply(self, probs: Probs) -> dict[str, float]:
@@ -359,6 +360,7 @@ def calibration_from_fit(
         ece_after=expected_calibration_error(conf_after, correct),
         iterations=fit.iterations,
         gradient=fit.gradient,
+        at_bound=fit.at_bound,
     )
 
 

@@ -109,6 +109,12 @@ def calibration_markdown(block: dict[str, Any]) -> str:
             f"{temp['nll_after']:.3f}, {temp['iterations']} Newton iterations, final gradient "
             f"{temp['gradient']:.1e}); rows marked *T* are after scaling.\n"
         )
+        if temp.get("at_bound"):
+            lines.append(
+                "The fit stopped at the edge of its bracket (T in [0.01, 100]): the held-out "
+                "answers are all right or all wrong with high confidence, or worse than chance; "
+                "use a larger or more representative held-out set.\n"
+            )
     header = (
         "| condition / subject | n | acc % | ECE | Brier | NLL | acc@10% | acc@25% | acc@50% "
         "| AURC |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
