@@ -31,11 +31,11 @@ from stemqa.core.answering import (
     DEFAULT_QUERY_MODE,
     METHODS,
     Answer,
-    answer_mcqs,
     context_window,
 )
 from stemqa.core.records import MCQ
 from stemqa.core.retrieval import Passage, Retriever, cite
+from stemqa.train.eval_parallel import answer_mcqs_parallel  # = answer_mcqs in one process
 
 CLOSED_BOOK = "closed_book"
 WITH_CONTEXT = "rag"
@@ -304,7 +304,7 @@ def evaluate_mcqa(
     ) as bar:
         for name, cond_retriever in conditions:
             bar.set_postfix_str(name)
-            answers = answer_mcqs(
+            answers = answer_mcqs_parallel(
                 model,
                 tokenizer,
                 mcqs,
