@@ -72,7 +72,15 @@ def test_merge_cli_flag_and_bad_eval_set(tmp_path, mix, capsys) -> None:
     recipe.write_text(yaml.safe_dump(_recipe(path)))
     out = tmp_path / "out"
     code = merge_main(
-        ["--config", str(recipe), "--output_dir", str(out), "--no-progress", "--decontaminate", str(MMLU)]
+        [
+            "--config",
+            str(recipe),
+            "--output_dir",
+            str(out),
+            "--no-progress",
+            "--decontaminate",
+            str(MMLU),
+        ]
     )
     assert code == 0
     stats = json.loads((out / "stats.json").read_text())
