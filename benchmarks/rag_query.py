@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import print_table, write_json
+
 REPO = Path(__file__).resolve().parents[1]
 PDFS = REPO / "tests" / "data" / "pdfs"
 MCQS = PDFS / "mcqs.jsonl"
@@ -96,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                         "k": k,
                         "query_mode": mode,
                         "questions": len(mcqs),
-                        f"hit@{k}": round(hits / len(mcqs), 3),
-                        f"mrr@{k}": round(rr / len(mcqs), 3),
+                        "hit_at_k": round(hits / len(mcqs), 3),
+                        "mrr_at_k": round(rr / len(mcqs), 3),
                         "accuracy_tiny_model": round(
                             result.conditions[WITH_CONTEXT].overall.accuracy, 3
                         ),
@@ -106,16 +109,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\nmachine: {platform.machine()}, {platform.python_version()}, questions: {len(mcqs)}")
-    print("| k | query | hit@k | MRR@k | tiny-model accuracy (noise) | s |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for r in rows:
-        k = r["k"]
-        print(
-            f"| {k} | {r['query_mode']} | {r[f'hit@{k}']:.3f} | {r[f'mrr@{k}']:.3f} "
-            f"| {r['accuracy_tiny_model']:.3f} | {r['seconds']} |"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    print_table(
+        ["k", "query", "hit@k", "MRR@k", "tiny-model accuracy (noise)", "s"],
+        [
+            [
+                r["k"],
+                r["query_mode"],
+                f"{r['hit_at_k']:.3f}",
+                f"{r['mrr_at_k']:.3f}",
+                f"{r['accuracy_tiny_model']:.3f}",
+                r["seconds"],
+            ]
+            for r in rows
+        ],
+        align="rl",
+    )
+    write_json(args.json, rows)
     return 0
 
 

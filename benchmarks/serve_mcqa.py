@@ -33,6 +33,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import print_table, write_json
+
 SUBJECTS = ["capacitor", "entropy", "photon", "lattice", "torque", "enzyme", "isotope"]
 
 
@@ -181,19 +184,31 @@ def main(argv: list[str] | None = None) -> int:
         f"model hidden {args.hidden} x {args.layers} layers; {args.per_user} questions/user; "
         f"{args.repeats} repeat(s)"
     )
-    print(
-        "| users | one-by-one q/s | batched q/s | ratio | p50 / p95 ms one-by-one "
-        "| p50 / p95 ms batched | max/min over repeats |"
+    print_table(
+        [
+            "users",
+            "one-by-one q/s",
+            "batched q/s",
+            "ratio",
+            "p50 / p95 ms one-by-one",
+            "p50 / p95 ms batched",
+            "max/min over repeats",
+        ],
+        [
+            [
+                r["users"],
+                f"{r['one_qps']:.1f}",
+                f"{r['batched_qps']:.1f}",
+                f"{r['ratio']:.2f}x",
+                f"{r['one_p50_ms']:.0f} / {r['one_p95_ms']:.0f}",
+                f"{r['batched_p50_ms']:.0f} / {r['batched_p95_ms']:.0f}",
+                f"{r['repeat_spread']:.2f}",
+            ]
+            for r in rows
+        ],
+        align="rrrrll",
     )
-    print("|---:|---:|---:|---:|---|---|---:|")
-    for r in rows:
-        print(
-            f"| {r['users']} | {r['one_qps']:.1f} | {r['batched_qps']:.1f} | {r['ratio']:.2f}x "
-            f"| {r['one_p50_ms']:.0f} / {r['one_p95_ms']:.0f} "
-            f"| {r['batched_p50_ms']:.0f} / {r['batched_p95_ms']:.0f} | {r['repeat_spread']:.2f} |"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(args.json, rows)
     return 0
 
 
