@@ -363,7 +363,11 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
         [*UNOPTIMIZED, "--lora_dropout", "0"],
     ),
     "torch.compile": ("stemqa", [*UNOPTIMIZED, "--torch_compile", "true"]),
-    "train-dpo default (auto_batch + precompute)": ("stemqa", []),
+    "train-dpo default (auto_batch)": ("stemqa", []),
+    "train-dpo default + precompute_ref_log_probs": (
+        "stemqa",
+        ["--precompute_ref_log_probs", "true"],
+    ),
 }
 
 

@@ -22,9 +22,9 @@ from stemqa.train.training.template import COMMON_RECORDED_ARGS
 DPO_DEFAULTS: dict[str, Any] = {
     **PREFERENCE_DEFAULTS,
     "output_dir": "runs/dpo-phi2-qdora",
-    # The reference is the frozen base: its log-probs are computed once, batched, before
-    # training instead of one extra forward per example and epoch (same values).
-    "precompute_ref_log_probs": True,
+    # TRL's precompute_ref_log_probs (the frozen base's log-probs once, before training) stays
+    # an option: measured on one epoch it costs what it saves (docs/BENCHMARKS.md).
+    "precompute_ref_log_probs": False,
 }
 
 #: Keys of DPOConfig recorded in summary.json and the model card.
