@@ -15,7 +15,8 @@ Invariants this module keeps:
 - Settings that shape stored data (`IndexConfig`) are recorded in the collection metadata when
   it is created and enforced when it is reopened.
 - One writer at a time per index folder (an inter-process file lock, see locking.py); readers
-  never take it.
+  never take it. An embedded store that another process wrote to is reopened before use
+  (`_follow_other_writers`): Chroma's in-process HNSW would otherwise serve a stale view.
 - Nothing heavy loads before it is needed: the embedder on the first text to embed, the text
   splitter on the first file to chunk, langchain-chroma only for `store`.
 
@@ -250,6 +251,7 @@ class Index:
         self.bm25 = Bm25Store(bm25_dir)
         self.lock = WriterLock(bm25_dir.parent / "stemqa-write.lock", self.where, lock_timeout)
         self._max_batch = max(1, min(write_batch, self._client.get_max_batch_size()))
+        self._seen = self._state()
 
     # -- settings, as attributes (older callers read these) -----------------------------------
 
@@ -332,6 +334,30 @@ class Index:
         if callable(closer):
             closer()
 
+    def _state(self) -> tuple[Any, int]:
+        return self._metadata().get(GENERATION_KEY), self._collection.count()
+
+    def _follow_other_writers(self) -> None:
+        """Reopen an embedded store that another process wrote to since we last looked.
+
+        Chroma's embedded client keeps one System per folder per process, and its in-memory
+        HNSW does not follow another process's writes (we measured stale dense scores and
+        "Nothing found on disk" errors). The generation token and the count do change, so
+        when they differ from what this object last saw, it gets a new System for the folder.
+        """
+        state = self._state()
+        if state == self._seen:
+            return
+        if self.chroma_host is None:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+            self._client = self._connect(None, None, True)
+            self._collection = self._client.get_collection(
+                self.collection_name, embedding_function=None
+            )
+        self._seen = state
+
     def _existing_collection(self):
         try:
             return self._client.get_collection(self.collection_name, embedding_function=None)
@@ -380,6 +406,8 @@ class Index:
 
     def _visible(self) -> tuple[dict[str, Any], dict | None, bool]:
         """(metadata, Chroma filter, anything visible?) for one query, read once."""
+        if not self.lock.held:
+            self._follow_other_writers()
         meta = self._metadata()
         files = self._files(meta)
         return meta, self._visible_where(files), files is None or bool(files)
@@ -436,11 +464,15 @@ class Index:
     def _writing(self) -> Iterator[None]:
         """Hold the writer lock; bring an index from before commits (schema 1) up to date."""
         with self.lock.hold():
+            self._follow_other_writers()
             meta = self._metadata()
             if self._files(meta) is None:
                 meta[FILES_KEY] = json.dumps(self._complete_files())
                 self._modify(meta)
-            yield
+            try:
+                yield
+            finally:
+                self._seen = self._state()  # our own writes are not "another writer"
 
     def _complete_files(self) -> dict[str, str]:
         """{source: sha} of the files whose chunks are all present (migration from schema 1)."""
@@ -778,7 +810,10 @@ class Index:
                 live = source in files and files[source] in by_sha
                 shown = files[source] if live else max(by_sha, key=lambda s: by_sha[s]["chunks"])
             info = by_sha[shown]
-            pending = [s for s in by_sha if s != shown]
+            # Other versions of the file: a newer one an interrupted ingest left partly written
+            # (it started after the served one was added), or the older one a kill between the
+            # commit and the delete left behind (invisible; the next ingest deletes it).
+            pending = [s for s in by_sha if s != shown and by_sha[s]["added"] >= info["added"]]
             state, note = COMPLETE, ""
             if not live:
                 state = INCOMPLETE

@@ -38,6 +38,11 @@ class WriterLock:
         self._lock = FileLock(str(path), thread_local=False)
         self._owner = path.with_name(path.name + ".owner")
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now (this process is the writer)."""
+        return self._lock.is_locked
+
     def holder(self) -> str:
         """Who holds the lock, as recorded by the holder (best effort)."""
         try:
