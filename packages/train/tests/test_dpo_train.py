@@ -179,24 +179,6 @@ def test_trl_bf16_cast_is_undone_and_magnitude_trains(qdora_run):
     assert torch.equal(as_bf16 + 5e-5, as_bf16)
 
 
-def test_dropout_decision(qdora_run):
-    """Base-model dropout (phi: resid_pdrop) off, the adapter's lora_dropout kept at 0.05."""
-    from stemqa.train.training.model import lora_dropout_values
-
-    _, summary, captured = qdora_run
-    model = captured["model"]
-    assert set(lora_dropout_values(model)) == {0.05}
-    lora_ids = {
-        id(m)
-        for name, mod in model.named_modules()
-        if name.endswith("lora_dropout")
-        for m in mod.values()
-    }
-    base = [m for m in model.modules() if isinstance(m, torch.nn.Dropout) and id(m) not in lora_ids]
-    assert base and all(m.p == 0 for m in base)
-    assert summary["dropout"]["base_disabled"] > 0
-
-
 def test_reference_is_base_with_adapter_disabled(qdora_run):
     _, summary, captured = qdora_run
     assert list(captured["model"].peft_config) == ["default"]
@@ -298,25 +280,6 @@ def test_learns_a_preference(tiny_model_dir, data_dir, tmp_path):
     assert summary["test"]["test_rewards/accuracies"] >= 0.9
     assert summary["eval"]["eval_rewards/accuracies"] >= 0.9
     assert summary["test"]["test_rewards/margins"] > 0
-
-
-def test_resume_continues_from_last_checkpoint(tiny_model_dir, data_dir, tmp_path):
-    out = tmp_path / "resume"
-    common = {
-        "load_in_4bit": "false",
-        "eval_strategy": "no",
-        "early_stopping_patience": 0,
-        "load_best_model_at_end": "false",
-        "save_steps": 2,
-    }
-    run(dpo_argv(tiny_model_dir, data_dir, out, max_steps=2, **common))
-    first = read_jsonl(out / "metrics.jsonl")
-    summary = run(dpo_argv(tiny_model_dir, data_dir, out, max_steps=4, resume=True, **common))
-    assert summary["resumed_from"].endswith("checkpoint-2")
-    assert summary["global_step"] == 4
-    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "loss" in r]
-    assert steps[: len([r for r in first if "loss" in r])] == [1, 2]
-    assert 3 in steps and 4 in steps and steps.count(1) == 1  # no restart from step 1
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tiny_model_dir, data_dir, tmp_path):

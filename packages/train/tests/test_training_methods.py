@@ -40,25 +40,16 @@ def write_pairs(folder: Path, sizes=(("train", 24), ("eval", 8), ("test", 8))) -
 
 
 def write_questions(path: Path, n: int = 32) -> Path:
-    """MCQs in the jsonl layout train-mcqa and eval-mcqa read."""
-    from stemqa.core import MCQ
-    from stemqa.train.mcqa_data import write_mcqs_jsonl
-
+    """MCQs as cais/mmlu-layout jsonl rows (question, choices, answer index): "which option
+    says yes?" with the yes at a random position."""
     rng = random.Random(2)
-    mcqs = []
-    for i in range(n):
-        words = [*rng.sample(["red", "blue", "cat", "dog", "sun", "moon"], 3), "yes"]
-        rng.shuffle(words)
-        mcqs.append(
-            MCQ(
-                question="Which option says yes?",
-                choices=tuple(words),
-                answer=words.index("yes"),
-                subject="synthetic",
-                source=f"t:{i}",
-            )
-        )
-    return write_mcqs_jsonl(mcqs, path)
+    with path.open("w") as fh:
+        for _ in range(n):
+            choices = [*rng.sample(["red", "blue", "cat", "dog", "sun", "moon"], 3), "yes"]
+            rng.shuffle(choices)
+            row = {"question": "Which option says yes?", "choices": choices}
+            fh.write(json.dumps({**row, "answer": choices.index("yes"), "subject": "s"}) + "\n")
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,6 @@ def bnb_config(quantization: str, compute_dtype: torch.dtype | None = None):
         )
     if quantization == "none":
         return None
-    import torch
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
