@@ -67,6 +67,7 @@ def _drop_drawings(lines: list[str]) -> list[str]:
     run holds letters and operators, a diagram's holds `' & $ %` and arrow pieces. Lone
     drawing glyphs are dropped too.
     """
+
     def in_run(line: str) -> bool:
         return not line or _is_fragment(line) or _is_drawing(line)
 
