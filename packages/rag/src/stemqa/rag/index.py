@@ -251,7 +251,8 @@ class Index:
         self.bm25 = Bm25Store(bm25_dir)
         self.lock = WriterLock(bm25_dir.parent / "stemqa-write.lock", self.where, lock_timeout)
         self._max_batch = max(1, min(write_batch, self._client.get_max_batch_size()))
-        self._seen = self._state()
+        if self.chroma_host is None:
+            _SEEN.setdefault(str(self.path), self._state())
 
     # -- settings, as attributes (older callers read these) -----------------------------------
 
@@ -326,7 +327,9 @@ class Index:
                 f"no index at {self.path}; build one with `rag-ingest PDFS --index {self.path}`"
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self.path), settings=settings)
+        client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+        self._system = _system_of(str(self.path))
+        return client
 
     def close(self) -> None:
         """Release Chroma's handles (the embedded client keeps the sqlite file open)."""
@@ -345,18 +348,21 @@ class Index:
         "Nothing found on disk" errors). The generation token and the count do change, so
         when they differ from what this object last saw, it gets a new System for the folder.
         """
-        state = self._state()
-        if state == self._seen:
+        if self.chroma_host is not None:
             return
-        if self.chroma_host is None:
+        key, state = str(self.path), self._state()
+        if _SEEN.get(key) == state and self._system is _system_of(key):
+            return
+        if _SEEN.get(key) != state:  # another process wrote: a new System for the folder
             from chromadb.api.shared_system_client import SharedSystemClient
 
-            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
-            self._client = self._connect(None, None, True)
-            self._collection = self._client.get_collection(
-                self.collection_name, embedding_function=None
-            )
-        self._seen = state
+            SharedSystemClient._identifier_to_system.pop(key, None)
+        self._client = self._connect(None, None, True)
+        self._collection = self._client.get_collection(
+            self.collection_name, embedding_function=None
+        )
+        self._system = _system_of(key)
+        _SEEN[key] = self._state()
 
     def _existing_collection(self):
         try:
@@ -472,7 +478,8 @@ class Index:
             try:
                 yield
             finally:
-                self._seen = self._state()  # our own writes are not "another writer"
+                if self.chroma_host is None:  # our own writes are not "another writer"
+                    _SEEN[str(self.path)] = self._state()
 
     def _complete_files(self) -> dict[str, str]:
         """{source: sha} of the files whose chunks are all present (migration from schema 1)."""
@@ -784,6 +791,8 @@ class Index:
 
     def documents(self) -> list[DocumentInfo]:
         """Every file in the index, with its state (an interrupted ingest shows as such)."""
+        if not self.lock.held:
+            self._follow_other_writers()
         files = self._files(self._metadata())
         data = self._get_all(["metadatas"])
         versions: dict[str, dict[str, dict[str, Any]]] = {}
@@ -912,6 +921,17 @@ class Index:
             f"Index({str(self.path)!r}, collection={self.collection_name!r}, "
             f"model={self.embedding_model!r}, distance={self.distance!r})"
         )
+
+
+#: Embedded folders: the (generation, count) this process last saw or wrote, per folder; a
+#: different value means another process wrote, and the cached Chroma System is stale.
+_SEEN: dict[str, tuple[Any, int]] = {}
+
+
+def _system_of(identifier: str) -> Any:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    return SharedSystemClient._identifier_to_system.get(identifier)
 
 
 @dataclass
