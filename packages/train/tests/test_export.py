@@ -3,7 +3,7 @@
 Adapters here are randomly initialised DoRA adapters with a perturbed lora_B and magnitude (so
 that they change the logits; a fresh adapter is the identity), saved in the layout a training
 run leaves (``adapter/`` + ``summary.json``). The DPO -> MCQA chain uses a real ``train-mcqa
---adapter`` continuation. Only HfApi's network methods are replaced, in the --push-to test:
+--adapter`` continuation. Only HfApi's network methods are replaced, in the --repo_id (push) test:
 the Hub is unreachable here.
 """
 
@@ -126,7 +126,7 @@ def exported_logits(folder: Path, prompts: list[str]) -> torch.Tensor:
 def test_merged_logits_equal_base_plus_adapter(tiny_model_dir: Path, tmp_path: Path, prompts):
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=1)
     out = tmp_path / "export"
-    assert main([str(run), "--out", str(out), "--dtype", "float32", "--no_progress"]) == 0
+    assert main([str(run), "--output_dir", str(out), "--dtype", "float32", "--no_progress"]) == 0
 
     expected = reference_logits(tiny_model_dir, [run / "adapter"], prompts)
     base_only = reference_logits(tiny_model_dir, [], prompts)
@@ -259,7 +259,7 @@ def test_dpo_then_mcqa_chain_merges_the_final_adapter_once(
     assert [s.merged for s in chain] == [False, True]
 
     out = tmp_path / "export"
-    assert main([str(mcqa), "--out", str(out), "--dtype", "float32", "--no_progress"]) == 0
+    assert main([str(mcqa), "--output_dir", str(out), "--dtype", "float32", "--no_progress"]) == 0
     got = exported_logits(out, prompts)
     final = reference_logits(tiny_model_dir, [mcqa / "adapter"], prompts)
     dpo_only = reference_logits(tiny_model_dir, [dpo / "adapter"], prompts)
@@ -351,7 +351,7 @@ def test_quantized_merge_target_is_refused(tiny_model_dir: Path, tmp_path: Path,
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=9)
     out = tmp_path / "export"
     capsys.readouterr()  # drop the set-up's loading bars
-    code = main([str(run), "--out", str(out), "--base", str(quantized), "--no_progress"])
+    code = main([str(run), "--output_dir", str(out), "--base", str(quantized), "--no_progress"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stored quantized" in err[0] and "peft#2321" in err[0]
@@ -362,19 +362,21 @@ def test_quantized_merge_target_is_refused(tiny_model_dir: Path, tmp_path: Path,
 def test_user_errors_are_one_line_exit_2(tiny_model_dir: Path, tmp_path: Path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main([str(empty), "--out", str(tmp_path / "o"), "--no_progress"]) == 2
+    assert main([str(empty), "--output_dir", str(tmp_path / "o"), "--no_progress"]) == 2
     assert "holds no adapter" in capsys.readouterr().err
 
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=10)
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "x").write_text("x")
-    assert main([str(run), "--out", str(taken), "--no_progress"]) == 2
+    assert main([str(run), "--output_dir", str(taken), "--no_progress"]) == 2
     assert "not an empty folder" in capsys.readouterr().err
 
-    code = main([str(run), "--out", str(tmp_path / "o2"), "--push-to", "nope", "--no_progress"])
+    code = main(
+        [str(run), "--output_dir", str(tmp_path / "o2"), "--repo_id", "nope", "--no_progress"]
+    )
     err = capsys.readouterr().err
-    assert code == 2 and "--push-to 'nope' is not of the form USER/NAME" in err
+    assert code == 2 and "--repo_id 'nope' is not of the form USER/NAME" in err
     assert not (tmp_path / "o2").exists()  # refused before any merge
 
 
@@ -405,7 +407,7 @@ def test_push_to_uploads_the_folder_in_one_commit(
     monkeypatch.setattr("huggingface_hub.HfApi.create_commit", create_commit)
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=11)
     out = tmp_path / "export"
-    argv = [str(run), "--out", str(out), "--push-to", "me/tiny-merged", "--private"]
+    argv = [str(run), "--output_dir", str(out), "--repo_id", "me/tiny-merged", "--private"]
     assert main([*argv, "--no_progress"]) == 0
     assert calls["commits"] == 1 and calls["repo"][1]["private"] is True
     assert sorted(calls["operations"]) == sorted(
@@ -415,3 +417,13 @@ def test_push_to_uploads_the_folder_in_one_commit(
     printed = capsys.readouterr()
     assert secret not in printed.out + printed.err
     assert "https://huggingface.co/me/tiny-merged" in printed.out
+
+
+@pytest.mark.parametrize(("old", "new"), [("--out", "--output_dir"), ("--push-to", "--repo_id")])
+def test_export_flags_follow_the_shared_vocabulary(old: str, new: str, capsys) -> None:
+    from stemqa.train.export_cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", old, "x"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"export-model: {old} was renamed to {new}; use {new}"

@@ -349,7 +349,7 @@ def export_model(
     if push_to:
         from stemqa.train.push import check_repo_id
 
-        check_repo_id(push_to, "--push-to")
+        check_repo_id(push_to, "--repo_id")
     out = Path(out)
     _check_out(out)
     chain = adapter_chain(source, base=base)

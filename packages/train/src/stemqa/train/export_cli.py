@@ -1,7 +1,7 @@
 """``uv run export-model RUN_OR_ADAPTER --output_dir DIR [--dtype bfloat16|float16|float32] [--repo_id REPO]``.
 
-``--out`` and ``--push-to`` are accepted as the short spellings of ``--output_dir`` and
-``--repo_id`` (the shared flag vocabulary, stemqa.core.cli_args).
+Flags follow the shared vocabulary (stemqa.core.cli_args): ``--output_dir`` and ``--repo_id``
+as in every other command; ``--out`` and ``--push-to`` fail with a line naming them.
 
 Merges a train-dpo/train-mcqa adapter (and the adapters it was trained on top of) into the
 full-precision base model and writes a folder that vLLM, TGI, llama.cpp converters and plain
@@ -20,13 +20,12 @@ from stemqa.train.export import EXPORT_DTYPES
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="export-model",
+        renamed={"--out": "--output_dir", "--push-to": "--repo_id", "--push_to": "--repo_id"},
         description="Merge a trained adapter into its base model and write a standalone "
         "transformers folder (safetensors, config, tokenizer, generation config, model card).",
     )
     parser.add_argument("source", help="output_dir of a training run, or an adapter folder")
-    parser.add_argument(
-        "--output_dir", "--out", dest="output_dir", required=True, help="new (or empty) folder"
-    )
+    parser.add_argument("--output_dir", required=True, help="new (or empty) folder")
     parser.add_argument(
         "--dtype",
         default="bfloat16",
@@ -42,8 +41,6 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max_shard_size", default="5GB", help="safetensors shard size")
     parser.add_argument(
         "--repo_id",
-        "--push_to",
-        dest="repo_id",
         default=None,
         metavar="REPO",
         help="also upload the folder to this Hub repo (USER/NAME), in one commit",
