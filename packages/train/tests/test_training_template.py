@@ -24,7 +24,15 @@ def test_dry_run_from_the_shipped_config_counts_the_report_adapter(name, capsys)
     """Meta device, no weights: DoRA r16/a16 on phi-2's q/k/v/dense = 10,813,440 trainable."""
     assert (
         method(name).main(
-            ["--config", str(ROOT / "configs" / f"{name}_phi2_qdora.yaml"), "--dry-run"]
+            [
+                "--config",
+                str(ROOT / "configs" / f"{name}_phi2_qdora.yaml"),
+                "--dry-run",
+                # the shipped config's data/... is written by merge-datasets; the dry run
+                # stops (exit 2) on a missing local path, so point at data that exists
+                "--dataset_name",
+                str(Path(__file__).parent / "data" / "course_mcqa_sample.jsonl"),
+            ]
         )
         == 0
     )

@@ -10,7 +10,9 @@ what TRL leaves to the user:
 * on a machine without a GPU, ``bf16: true`` from a shared YAML falls back to fp32 with a note
   (transformers would refuse to start), and on a GPU without native bf16 (T4, P100) to fp16
   mixed precision with fp16 compute (:func:`choose_precision`), unless ``--bf16`` is given
-  explicitly on the command line.
+  explicitly on the command line;
+* ``--help`` lists this command's own options and the common TRL/transformers ones (TRL's full
+  help is ~930 lines); ``--help-all`` prints it all (:func:`short_help`).
 """
 
 from __future__ import annotations
@@ -108,10 +110,79 @@ class RunArguments:
     dry_run: bool = field(
         default=False,
         metadata={
-            "help": "Print the plan (meta device, no weights, no network) and exit; "
-            "the last stdout line is one JSON object."
+            "help": "Print the plan (meta device, no weights) and exit; the last stdout line "
+            "is one JSON object. A missing local dataset_name stops it (exit 2); a Hub id "
+            "that is not cached while offline gets a warning."
         },
     )
+
+
+#: TRL/transformers options listed by the short ``--help`` (those the command's parser knows).
+COMMON_OPTIONS: tuple[str, ...] = (
+    "model_name_or_path",
+    "output_dir",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "beta",
+    "max_length",
+    "lora_r",
+    "lora_alpha",
+    "use_dora",
+    "load_in_4bit",
+    "bf16",
+    "eval_steps",
+    "report_to",
+)
+HELP_ALL_FLAGS = ("--help-all", "--help_all")
+
+
+def _first_sentence(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def short_help(parser: Any, own_fields: set[str]) -> str:
+    """The short ``--help``: usage, ``--config``, this command's own options (full help), the
+    common TRL/transformers options (first sentence) and a pointer to ``--help-all``. Defaults
+    are the parser's, i.e. this command's defaults after ``--config``."""
+    import textwrap
+
+    def entry(action: Any, summary: bool) -> list[str]:
+        flag = action.option_strings[0]
+        help_text = (
+            _first_sentence(action.help) if summary else " ".join((action.help or "").split())
+        )
+        default = parser.get_default(action.dest)
+        if default is not None and "(default:" not in help_text:
+            help_text += f" (default: {default})"
+        wrapped = textwrap.wrap(help_text, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        return [f"  {flag}", *wrapped]
+
+    by_dest: dict[str, Any] = {}
+    for action in parser._actions:  # first spelling only, not the --no_x complement
+        flag = action.option_strings[0] if action.option_strings else ""
+        if flag.startswith("--") and not flag.startswith("--no_") and action.dest not in by_dest:
+            by_dest[action.dest] = action
+    lines = [
+        f"usage: {parser.prog} [--config FILE.yaml] [--option value ...]",
+        "",
+        "  --config FILE.yaml",
+        "      YAML file of option: value (flags given after it override it).",
+        "  --help-all",
+        "      All options: TRL's and transformers' full help (~930 lines).",
+        "",
+        f"{parser.prog}'s own options:",
+    ]
+    for dest in (d for d in by_dest if d in own_fields):
+        lines += entry(by_dest[dest], summary=False)
+    lines += ["", "Common TRL/transformers options (all of them: --help-all):"]
+    for dest in (d for d in COMMON_OPTIONS if d in by_dest and d not in own_fields):
+        lines += entry(by_dest[dest], summary=True)
+    return "\n".join(lines) + "\n"
 
 
 def _has_gpu() -> bool:
@@ -200,6 +271,8 @@ def parse_config(
 
     Precedence: ``defaults`` < YAML < flags. Errors name the offending key.
     """
+    from dataclasses import fields
+
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -232,4 +305,11 @@ def parse_config(
         if note:
             print(f"note: {note}", file=sys.stderr)
     parser.set_defaults_with_config(**merged)
+    if any(flag in argv for flag in HELP_ALL_FLAGS):
+        parser.print_help()
+        raise SystemExit(0)
+    if "-h" in argv or "--help" in argv:
+        own = {f.name for f in fields(dataclass_types[0])}
+        sys.stdout.write(short_help(parser, own))
+        raise SystemExit(0)
     return tuple(parser.parse_args_into_dataclasses(args=argv))

@@ -4,11 +4,16 @@ No weights, no network: the architecture comes from the model folder's config.js
 microsoft/phi-2, the default - from the copy shipped in stemqa.core. Building the real peft
 model on the meta device means the parameter counts are peft's own, not a formula that could
 drift from what training does.
+
+The plan also checks that the data can be found (:func:`check_dataset`): a real run would
+otherwise fail only after loading, or retry the Hub for ~20 s when it is unreachable.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +38,65 @@ def resolve_config(model_name_or_path: str, revision: str | None = None):
             f"--dry-run needs the config.json of {model_name_or_path!r} and could not read it: "
             f"{exc}. Pass a local model folder (or microsoft/phi-2, whose config is shipped)."
         ) from exc
+
+
+def _hub_reachable(timeout: float = 2.5) -> bool:
+    """One TCP connect to the Hub endpoint (no request): seconds, not the loaders' retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _in_local_cache(repo_id: str) -> bool:
+    """Whether a Hub dataset id has a copy in huggingface_hub's or datasets' local cache."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    hub = Path(constants.HF_HUB_CACHE) / f"datasets--{repo_id.replace('/', '--')}"
+    built = Path(datasets.config.HF_DATASETS_CACHE) / repo_id.replace("/", "___")
+    return hub.is_dir() or built.is_dir()
+
+
+def check_dataset(dataset_name: str | None) -> str | None:
+    """Check before the plan that the run's data can be found.
+
+    A local path (``looks_like_path``) that does not exist: one line naming it, exit 2. A Hub
+    id while offline (HF_HUB_OFFLINE or huggingface.co unreachable) and not in the local cache:
+    one warning line (returned too), since the run machine may be online."""
+    from huggingface_hub import is_offline_mode
+
+    from stemqa.train.dataset_files import looks_like_path
+
+    if not dataset_name or Path(dataset_name).expanduser().exists():
+        return None
+    if looks_like_path(dataset_name):
+        print(
+            f"error: dataset_name {dataset_name!r}: no such file or folder; check the path "
+            "(relative paths start at the current directory) or run merge-datasets first",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    if _in_local_cache(dataset_name):
+        return None
+    why = "HF_HUB_OFFLINE is set" if is_offline_mode() else None
+    if why is None and not _hub_reachable():
+        why = "the Hugging Face Hub is unreachable"
+    if why is None:
+        return None
+    note = (
+        f"dataset_name {dataset_name!r} is neither a local path nor in the local datasets "
+        f"cache, and {why}: a run here would fail to load it"
+    )
+    print(f"warning: {note}", file=sys.stderr)
+    return note
 
 
 def meta_peft_model(model_args: Any):

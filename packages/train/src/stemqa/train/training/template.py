@@ -217,9 +217,12 @@ class TrainingMethod:
         )
 
         if script_args.dry_run:
-            from stemqa.train.training.plan import print_plan
+            from stemqa.train.training.plan import check_dataset, print_plan
 
+            dataset_note = check_dataset(script_args.dataset_name)  # missing local path: exit 2
             plan = self.dry_run_plan(script_args, training_args, model_args)
+            if dataset_note:
+                plan["dataset_warning"] = dataset_note
             print_plan(plan)
             return plan
 
