@@ -28,12 +28,12 @@ from stemqa.demo.library import (
 )
 from stemqa.demo.services import Services, excerpt, page_label
 from stemqa.demo.uploads import CheckedUpload, UploadError, check_pdf, discard_temp
+from stemqa.rag.retrievers import DEFAULT_MODE, MODES
 
 log = logging.getLogger(__name__)
 
 DOC_HEADERS = ["document", "library", "pages", "chunks", "added"]
 HIT_HEADERS = ["score", "document", "page", "passage"]
-SEARCH_MODES = ("hybrid", "dense", "bm25")
 SCOPE_LABELS = {SHARED: "shared", PRIVATE: "yours"}
 POLICIES = [("Keep both (the new one gets a number)", KEEP_BOTH), ("Replace it", REPLACE)]
 
@@ -235,7 +235,7 @@ def build(services: Services, demo: gr.Blocks) -> None:
             label="Search", placeholder="e.g. Gauss's law", scale=4, elem_id="docs-query"
         )
         k = gr.Slider(1, 20, value=5, step=1, label="Hits (k)", scale=1)
-        mode = gr.Radio(list(SEARCH_MODES), value="hybrid", label="Mode", scale=2)
+        mode = gr.Radio(list(MODES), value=DEFAULT_MODE, label="Mode", scale=2)
         go = gr.Button("Search", scale=1, elem_id="docs-search")
     search_status = gr.Markdown(elem_id="docs-search-status")
     hits = gr.Dataframe(
