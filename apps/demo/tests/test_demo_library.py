@@ -141,3 +141,23 @@ def test_read_only_shared_library(lib: Library, tmp_path: Path) -> None:
         assert "old.pdf" in {d.source for d in lib.documents(me)}
     finally:
         lib.settings.read_only_library = False
+
+
+def test_documents_table_flags_files_that_are_not_fully_searchable() -> None:
+    """An ingest killed midway leaves a file `incomplete` (rag's DocumentInfo.state): the
+    table says so, with the index's note, instead of listing it like any other."""
+    from types import SimpleNamespace
+
+    from stemqa.demo.library import PRIVATE, LibraryDocument
+    from stemqa.demo.tabs.documents import DOC_HEADERS, documents_table
+
+    docs = [
+        LibraryDocument("a.pdf", PRIVATE, 5, 12, "2026-12-01T10:00:00", "x"),
+        LibraryDocument(
+            "b.pdf", PRIVATE, 9, 4, "2026-12-01T10:01:00", "y", "incomplete", "add it again"
+        ),
+    ]
+    library = SimpleNamespace(documents=lambda owner: docs, shared_writable=False)
+    table, _ = documents_table(SimpleNamespace(library=library), owner=None)
+    assert list(table.columns) == DOC_HEADERS
+    assert list(table["status"]) == ["ready", "incomplete: add it again"]

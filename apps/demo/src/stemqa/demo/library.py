@@ -60,6 +60,8 @@ class LibraryDocument:
     chunks: int
     added: str
     sha256: str
+    state: str = "complete"  # rag's DocumentInfo.state: complete, incomplete or replacing
+    note: str = ""  # what the state means and what to do
 
 
 def _slug(text: str) -> str:
@@ -169,7 +171,16 @@ class Library:
             index = self.index(owner, scope)
             for d in index.documents() if index is not None else []:
                 out.append(
-                    LibraryDocument(d.source, scope, d.pages, d.chunks, str(d.added), d.sha256)
+                    LibraryDocument(
+                        d.source,
+                        scope,
+                        d.pages,
+                        d.chunks,
+                        str(d.added),
+                        d.sha256,
+                        getattr(d, "state", "complete"),
+                        getattr(d, "note", ""),
+                    )
                 )
         return out
 

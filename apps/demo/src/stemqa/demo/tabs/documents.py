@@ -32,7 +32,7 @@ from stemqa.rag.retrievers import DEFAULT_MODE, MODES
 
 log = logging.getLogger(__name__)
 
-DOC_HEADERS = ["document", "library", "pages", "chunks", "added"]
+DOC_HEADERS = ["document", "library", "pages", "chunks", "added", "status"]
 HIT_HEADERS = ["score", "document", "page", "passage"]
 SCOPE_LABELS = {SHARED: "shared", PRIVATE: "yours"}
 POLICIES = [("Keep both (the new one gets a number)", KEEP_BOTH), ("Replace it", REPLACE)]
@@ -42,11 +42,25 @@ def _problem(exc: Exception) -> str:
     return f"✗ {exc}"
 
 
+def status_text(document: Any) -> str:
+    """'ready', or the index's word for a file that is not (fully) searchable and why."""
+    if document.state == "complete":
+        return "ready"
+    return f"{document.state}: {document.note}" if document.note else document.state
+
+
 def documents_table(services: Services, owner: Owner) -> tuple[pd.DataFrame, Any]:
     """The documents table and the delete dropdown: what this caller may delete, nothing more."""
     docs = services.library.documents(owner)
     rows = [
-        [d.source, SCOPE_LABELS[d.scope], d.pages, d.chunks, d.added[:19].replace("T", " ")]
+        [
+            d.source,
+            SCOPE_LABELS[d.scope],
+            d.pages,
+            d.chunks,
+            d.added[:19].replace("T", " "),
+            status_text(d),
+        ]
         for d in docs
     ]
     deletable = [
