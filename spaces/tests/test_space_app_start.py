@@ -128,9 +128,11 @@ def test_staged_app_serves_the_tiny_model_from_a_clean_venv(
         assert status["model_name"] == str(tiny_model_dir)
 
         question = "Which is a noble gas?\nA. Oxygen\nB. Neon\nC. Iron\nD. Sodium"
-        answer_html, *_rest, prompt, _latency = client.predict(
+        # /mcqa's outputs start with the five answer outputs (answer, probabilities, passages,
+        # prompt, latency); the page viewer's and the inline-message slots follow.
+        answer_html, _probs, _passages, prompt, _latency = client.predict(
             question, "", False, 3, api_name="/mcqa"
-        )
+        )[:5]
         letter = re.search(r'data-letter="([A-D])"', answer_html)
         assert letter, answer_html
         assert "A. Oxygen" in prompt and prompt.rstrip().endswith("Answer:")
