@@ -323,8 +323,10 @@ def build(services: Services, demo: gr.Blocks) -> None:
         outputs=[delete_status, delete_row, delete_text],
         api_visibility="private",
     )
-    # A confirmation is for the document it names: choosing another one withdraws it.
-    to_delete.change(
+    # A confirmation is for the document it names: choosing another one withdraws it. `.input`
+    # (the user's choice), not `.change`: a delete updates the choices itself, and `.change`
+    # would then wipe its own "Deleted …" message.
+    to_delete.input(
         lambda: ("", _hide(), ""),
         outputs=[delete_status, delete_row, delete_text],
         queue=False,
