@@ -117,7 +117,14 @@ def demo_server(
         )
         return
     runs_dir = root / "runs"
-    args = ["--model_name_or_path", str(tiny_model_dir), "--runs-dir", str(runs_dir), "--max-new-tokens", "48"]
+    args = [
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--runs-dir",
+        str(runs_dir),
+        "--max-new-tokens",
+        "48",
+    ]
     proc, server = start_demo(root, args)
     server.runs_dir = runs_dir
     # Build the training run for the model tab while the server starts (mostly imports).

@@ -303,7 +303,12 @@ def test_installed_commands_exit_2_with_one_line(tmp_path: Path) -> None:
         yaml.safe_dump({"max_length": None, "sources": [{"name": "bad", "path": str(utf8)}]})
     )
     done = _command(
-        "merge-datasets", "--config", str(recipe), "--output_dir", str(tmp_path / "o"), "--no-progress"
+        "merge-datasets",
+        "--config",
+        str(recipe),
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--no-progress",
     )
     assert done.returncode == 2, done.stderr
     _error_line(

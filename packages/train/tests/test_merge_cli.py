@@ -98,7 +98,9 @@ def test_cli_reports_unknown_schema_and_bad_config_without_traceback(
     recipe = _recipe(
         tmp_path, tiny_model_dir, [{"name": "mystery", "path": str(DATA / "unknown_schema.jsonl")}]
     )
-    assert main(["--config", str(recipe), "--output_dir", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert (
+        main(["--config", str(recipe), "--output_dir", str(tmp_path / "o"), "--no-progress"]) == 2
+    )
     err = capsys.readouterr().err
     assert "merge-datasets: error: source 'mystery'" in err
     assert "bad, good, instruction_text" in err and "Traceback" not in err
