@@ -21,20 +21,6 @@ class Services:
         self.library = Library(self.settings, self.index)
 
 
-def page_label(passage: object) -> str:
-    """The printed page label when the PDF has one, else the 1-based page number."""
-    from stemqa.core.retrieval import display_page
-
-    return display_page(passage)  # type: ignore[arg-type]
-
-
-def cite(passage: object) -> str:
-    """`file.pdf p. 3`: core's one citation label."""
-    from stemqa.core.retrieval import cite as core_cite
-
-    return core_cite(passage)  # type: ignore[arg-type]
-
-
 def excerpt(text: str, limit: int = 360) -> str:
     """A passage shortened for a table cell; the full text is in the prompt view."""
     text = " ".join(text.split())

@@ -11,10 +11,11 @@ from typing import Any
 
 import gradio as gr
 
+from stemqa.core.retrieval import cite
 from stemqa.demo import viewer
 from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.library import owner_for
-from stemqa.demo.services import Services, cite
+from stemqa.demo.services import Services
 from stemqa.demo.tabs.common import (
     DOCUMENTS,
     MESSAGE,

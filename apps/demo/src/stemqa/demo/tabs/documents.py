@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from stemqa.core.retrieval import display_page
 from stemqa.demo.index_service import IndexUnavailableError
 from stemqa.demo.library import (
     KEEP_BOTH,
@@ -26,7 +27,7 @@ from stemqa.demo.library import (
     Owner,
     owner_for,
 )
-from stemqa.demo.services import Services, excerpt, page_label
+from stemqa.demo.services import Services, excerpt
 from stemqa.demo.uploads import CheckedUpload, UploadError, check_pdf, discard_temp
 from stemqa.rag.retrievers import DEFAULT_MODE, MODES
 
@@ -188,7 +189,7 @@ def search(services: Services, owner: Owner, query: str, k: float, mode: str):
         hits = services.library.query(owner, query.strip(), k=int(k), mode=mode)
     except IndexUnavailableError as exc:
         return empty, _problem(exc)
-    rows = [[round(float(h.score), 3), h.source, page_label(h), excerpt(h.text)] for h in hits]
+    rows = [[round(float(h.score), 3), h.source, display_page(h), excerpt(h.text)] for h in hits]
     return pd.DataFrame(rows, columns=HIT_HEADERS), "" if rows else "No documents to search yet."
 
 
