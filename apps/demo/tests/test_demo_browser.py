@@ -45,6 +45,22 @@ def row_text(table, n: int = 1) -> str:
     return table.locator(f'[role=row][aria-rowindex="{n + 1}"]').inner_text()
 
 
+def fill(box, value: str) -> None:
+    """Fill a textbox and make sure the value stuck.
+
+    A field inside an accordion that has just been opened can be re-rendered by Gradio right
+    after the first keystrokes, which drops what was typed (seen once on a fresh-clone CI run:
+    the push folder came through empty). Re-fill until the value is there, then assert it.
+    """
+    box.wait_for(state="visible")
+    for _ in range(3):
+        box.fill(value)
+        box.page.wait_for_timeout(300)
+        if box.input_value() == value:
+            break
+    expect(box).to_have_value(value)
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(400)  # let plots and tables finish drawing
@@ -139,8 +155,8 @@ def test_5_model_tab_plots_and_push(page, demo_server) -> None:
     # Push: the Hub cannot be reached here, so only the dry run (no network by design) and the
     # missing-token refusal are exercised; the upload itself is train's push_adapter, tested there.
     page.get_by_text("Push the adapter to the Hugging Face Hub").click()
-    page.locator("#model-push-folder textarea, #model-push-folder input").first.fill(str(run))
-    page.locator("#model-repo textarea, #model-repo input").first.fill("someone/tiny-dora")
+    fill(page.locator("#model-push-folder textarea, #model-push-folder input").first, str(run))
+    fill(page.locator("#model-repo textarea, #model-repo input").first, "someone/tiny-dora")
     page.locator("#model-push").click()
     expect(page.get_by_text("A Hub token with write access is needed")).to_be_visible()
     page.locator("#model-dry-run input[type=checkbox]").check()
