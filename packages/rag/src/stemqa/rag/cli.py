@@ -15,7 +15,7 @@ from stemqa.core.retrieval import cite
 from stemqa.rag.config import IndexConfig
 from stemqa.rag.embeddings import EmbeddingModelError
 from stemqa.rag.errors import RagIndexError
-from stemqa.rag.index import Index
+from stemqa.rag.index import Index, outdated_note
 from stemqa.rag.locking import DEFAULT_LOCK_TIMEOUT
 from stemqa.rag.nltk_data import NltkDataError
 from stemqa.rag.retrievers import DEFAULT_MODE, MODES
@@ -135,6 +135,8 @@ def _ingest(index: Index, args: argparse.Namespace) -> int:
             line = f"{doc.source}\t{doc.pages} pages\t{doc.chunks} chunks\tadded {doc.added}"
             if not doc.complete:
                 line += f"\t{doc.state.upper()}: {doc.note}"
+            if doc.outdated:
+                line += f"\tOUTDATED: {outdated_note(doc)}"
             print(line)
     return status
 

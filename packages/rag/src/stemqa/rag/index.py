@@ -14,6 +14,11 @@ Invariants this module keeps:
   against the collection's generation token (bumped by every visible change) before use.
 - Settings that shape stored data (`IndexConfig`) are recorded in the collection metadata when
   it is created and enforced when it is reopened.
+- Every chunk records the text pipeline that made it (`text_pipeline`: extractor and cleaning
+  version, see `text_pipeline_for`) and the file it came from (`path`). A file whose chunks were
+  made by another pipeline (or by one from before the marker) is listed as outdated, and an
+  unchanged re-ingest re-processes it: same content hash, so the same ids are overwritten in
+  place and surplus ids are deleted after the commit.
 - One writer at a time per index folder (an inter-process file lock, see locking.py); readers
   never take it. An embedded store that another process wrote to is reopened before use
   (`_follow_other_writers`): Chroma's in-process HNSW would otherwise serve a stale view.
@@ -77,6 +82,7 @@ __all__ = [
     "FUSION_DEPTH",
     "FUSION_MIN_CANDIDATES",
     "MODES",
+    "TEXT_PIPELINE_VERSION",
     "DocumentInfo",
     "Index",
     "IndexConfig",
@@ -87,6 +93,8 @@ __all__ = [
     "IngestReport",
     "RagIndexError",
     "SkippedFile",
+    "outdated_note",
+    "text_pipeline_for",
 ]
 
 DEFAULT_COLLECTION = "stemqa"
@@ -98,6 +106,30 @@ FILES_KEY = "stemqa:files"  # JSON {source: committed sha256}
 GENERATION_KEY = "stemqa:generation"
 #: sha256 recorded for chunks added with add_texts (no file behind them).
 TEXTS_SHA = "texts"
+#: Chunk metadata key: which text pipeline made the chunk (`text_pipeline_for`).
+PIPELINE_KEY = "text_pipeline"
+#: Version of page-text extraction + cleaning (loading.py, cleaning.py, formats.py). Bump it
+#: when a change there alters the text of files already indexed: `documents()` then flags them
+#: "re-ingest to update" and an unchanged re-ingest re-processes them. 1: pypdfium2 text,
+#: cleaned (hyphen joins, one-glyph lines merged, debris runs dropped, ligatures normalized).
+TEXT_PIPELINE_VERSION = 1
+#: How documents() describes a file whose chunks carry no marker (indexed before it existed).
+UNRECORDED_PIPELINE = "not recorded (an older text pipeline)"
+
+
+def text_pipeline_for(source: str) -> str:
+    """The marker the current code writes for a file named `source` ("pdfium clean-1").
+
+    PDFs name the extractor (pypdf and pypdfium2 give different text); other formats name their
+    parser kind, from the same suffix table load_document dispatches on.
+    """
+    from stemqa.rag.formats import TEXT_LOADERS
+    from stemqa.rag.loading import DEFAULT_EXTRACTOR
+
+    suffix = Path(source).suffix.lower()
+    kind = TEXT_LOADERS[suffix][0] if suffix in TEXT_LOADERS else DEFAULT_EXTRACTOR
+    return f"{kind} clean-{TEXT_PIPELINE_VERSION}"
+
 
 ProgressFn = Callable[..., Any]
 
@@ -119,6 +151,7 @@ class IngestReport:
     ocr_pages: int = 0  # of those, pages whose text came from OCR (no text layer)
     chunks: int = 0  # chunks written (embedded) in this run
     replaced: int = 0  # stale chunks removed (older versions of changed files)
+    updated: int = 0  # of `files`, unchanged files re-processed: an older text pipeline made them
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -132,6 +165,8 @@ class IngestReport:
         )
         if self.replaced:
             line += f", {self.replaced} old chunks replaced"
+        if self.updated:
+            line += f", {self.updated} re-processed (made by an older text pipeline)"
         line += f" in {self.seconds:.1f}s"
         details = [f"  skipped {s}" for s in self.skipped] + [
             f"  warning {w}" for w in self.warnings
@@ -154,6 +189,11 @@ class DocumentInfo:
     #: replacing (the previous version is served; a newer one is partly written)
     state: str = COMPLETE
     note: str = ""
+    #: The text pipeline(s) that made the shown version's chunks, "; "-joined (UNRECORDED_PIPELINE
+    #: for an index from before the marker); "" for add_texts chunks, which have no file.
+    text_pipeline: str = ""
+    #: Made by another text pipeline than the current one: re-ingest to update.
+    outdated: bool = False
 
     @property
     def complete(self) -> bool:
@@ -166,10 +206,20 @@ class _FileState:
     expected: int
     ids: set[str]
     stale_ids: list[str]
+    #: markers (PIPELINE_KEY) on the chunks of `sha256`; None for a chunk without one
+    pipelines: set[str | None] = field(default_factory=set)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def outdated_note(document: DocumentInfo) -> str:
+    """One line for a file made by an older text pipeline: which one, and what to do."""
+    return (
+        f"text made by {document.text_pipeline or UNRECORDED_PIPELINE}, not the current "
+        f"{text_pipeline_for(document.source)}; re-ingest to update"
+    )
 
 
 class Index:
@@ -506,14 +556,31 @@ class Index:
     def _file_state(self, source: str, sha256: str) -> _FileState:
         got = self._get_all(["metadatas"], where={"source": source})
         ids, stale, expected, current_sha = set(), [], 0, None
+        pipelines: set[str | None] = set()
         for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
             if meta.get("sha256") == sha256:
                 ids.add(chunk_id)
                 expected = int(meta.get("file_chunks", 0))
                 current_sha = sha256
+                pipelines.add(meta.get(PIPELINE_KEY))
             else:
                 stale.append(chunk_id)
-        return _FileState(current_sha, expected, ids, stale)
+        return _FileState(current_sha, expected, ids, stale, pipelines)
+
+    def source_file(self, source: str) -> tuple[Path, str] | None:
+        """(file `source` was ingested from, its sha256 then), from the served version's chunks.
+
+        None when the index has no such document or recorded no path (indexed before paths
+        were recorded). The path is what the ingesting process saw: it may have moved or
+        changed since, which the caller checks.
+        """
+        files = self._files(self._metadata()) or {}
+        where: dict[str, Any] = {"source": source}
+        if source in files:
+            where = {"$and": [where, {"sha256": files[source]}]}
+        got = self._collection.get(where=where, include=["metadatas"], limit=1)
+        meta = got["metadatas"][0] if got["ids"] else {}
+        return (Path(meta["path"]), str(meta.get("sha256", ""))) if meta.get("path") else None
 
     def _source_with_content(self, sha256: str, source: str) -> str | None:
         got = self._collection.get(
@@ -525,6 +592,8 @@ class Index:
 
     def _chunks(self, pdf: LoadedPdf, added: str) -> tuple[list[str], list[str], list[dict]]:
         ids, texts, metas = [], [], []
+        pipeline = text_pipeline_for(pdf.source)
+        path = str(Path(pdf.path).resolve())
         for page in pdf.pages:
             for n, text in enumerate(self._splitter.split_text(page.text)):
                 ids.append(f"{pdf.sha256[:16]}:{page.page}:{n}")
@@ -536,6 +605,8 @@ class Index:
                     "sha256": pdf.sha256,
                     "file_pages": pdf.n_pages,
                     "added": added,
+                    PIPELINE_KEY: pipeline,
+                    "path": path,
                 }
                 # `page` stays 0-based (LangChain's convention); what a viewer opens is beside it.
                 meta["page_number"] = page.page_number
@@ -629,6 +700,7 @@ class Index:
             # the main thread embeds: parsing is pure Python, embedding releases the GIL in torch.
             committed = self._files(self._metadata()) or {}
             todo: list[tuple[Path, str, str, _FileState]] = []
+            updating: set[str] = set()  # complete and unchanged, but made by an older pipeline
             shas: dict[str, str] = {}
             for n, (path, source) in enumerate(unique):
                 report_progress(n / max(1, len(unique)) * 0.05, f"checking {source}")
@@ -651,9 +723,16 @@ class Index:
                 shas[sha] = source
                 state = self._file_state(source, sha)
                 done = state.sha256 == sha and len(state.ids) == state.expected
-                if done and not state.stale_ids and committed.get(source) == sha:
+                current_text = state.pipelines == {text_pipeline_for(source)}
+                if done and not state.stale_ids and committed.get(source) == sha and current_text:
                     report.unchanged += 1
                     continue
+                if not current_text and state.ids:
+                    # Same content, older text: every chunk is rewritten (same ids, overwritten
+                    # in place), and ids the new text no longer has go after the commit.
+                    if committed.get(source) == sha:
+                        updating.add(source)
+                    state = _FileState(sha, 0, set(), [*state.stale_ids, *state.ids])
                 todo.append((path, source, sha, state))
 
             total_files = max(1, len(todo))
@@ -678,6 +757,9 @@ class Index:
                 report.warnings.extend(pdf.warnings)
                 ids, texts, metas = self._chunks(pdf, _now())
                 keep = [i for i, cid in enumerate(ids) if cid not in state.ids]
+                if state.stale_ids:  # ids rewritten in place are not stale
+                    new_ids = set(ids)
+                    state.stale_ids = [i for i in state.stale_ids if i not in new_ids]
                 changed = True
 
                 on_batch = _CountingProgress(
@@ -696,6 +778,7 @@ class Index:
                     report.replaced += len(state.stale_ids)
                 added_tokens.update(zip(ids, self.preprocessor.many(texts), strict=True))
                 report.files += 1
+                report.updated += source in updating
                 report.pages += len(pdf.pages)
                 report.ocr_pages += pdf.ocr_pages
         except BaseException as exc:
@@ -806,9 +889,11 @@ class Index:
                     "chunks": 0,
                     "expected": int(meta.get("file_chunks", 0)),
                     "added": meta.get("added", ""),
+                    "pipelines": set(),
                 },
             )
             info["chunks"] += 1
+            info["pipelines"].add(meta.get(PIPELINE_KEY) or UNRECORDED_PIPELINE)
             info["added"] = min(info["added"], meta.get("added", info["added"]))
         out = []
         for source, by_sha in sorted(versions.items()):
@@ -838,15 +923,19 @@ class Index:
                     "chunks written); the previous one is served until the same rag-ingest is "
                     "run again"
                 )
+            from_file = shown != TEXTS_SHA
+            pipelines = sorted(info["pipelines"]) if from_file else []
             out.append(
                 DocumentInfo(
                     source,
                     pages=info["pages"],
                     chunks=info["chunks"],
                     added=info["added"],
-                    sha256="" if shown == TEXTS_SHA else shown,
+                    sha256=shown if from_file else "",
                     state=state,
                     note=note,
+                    text_pipeline="; ".join(pipelines),
+                    outdated=from_file and pipelines != [text_pipeline_for(source)],
                 )
             )
         return out
