@@ -31,13 +31,18 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E402
 
-from stemqa.rag.bm25 import Bm25Store  # noqa: E402
+from stemqa.rag.aggregation import score_pages  # noqa: E402
+from stemqa.rag.bm25 import Bm25Params, Bm25Store  # noqa: E402
 from stemqa.rag.cleaning import debris_stats  # noqa: E402
 from stemqa.rag.embeddings import get_embeddings  # noqa: E402
 from stemqa.rag.evaluation import KS, load_questions, score  # noqa: E402
 from stemqa.rag.fusion import reciprocal_rank_fusion  # noqa: E402
 from stemqa.rag.loading import load_pdf  # noqa: E402
-from stemqa.rag.preprocess import Preprocessor  # noqa: E402
+from stemqa.rag.preprocess import (  # noqa: E402
+    Preprocessor,
+    context_header,
+    strip_boilerplate,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("STEMQA_BENCH_CACHE", Path.home() / ".cache" / "stemqa-bench"))
@@ -112,16 +117,32 @@ def chunk(pages: list, size: int, overlap: int) -> Corpus:
 
 
 class Rankers:
-    """Dense, BM25 and fused rankings (lists of corpus positions, best first)."""
+    """Dense, BM25 and fused rankings (lists of corpus positions, best first).
 
-    def __init__(self, corpus: Corpus, vectors: VectorCache, questions, preprocess: str) -> None:
+    `embed_texts` / `index_texts` replace what is embedded / BM25-indexed per chunk (contextual
+    headers), `queries` what both sides are asked (query cleanup); None = the plain texts.
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        vectors: VectorCache,
+        questions,
+        preprocess: str,
+        *,
+        embed_texts: Sequence[str] | None = None,
+        index_texts: Sequence[str] | None = None,
+        queries: Sequence[str] | None = None,
+        bm25_params: Bm25Params | None = None,
+    ) -> None:
         self.corpus = corpus
-        self.matrix = vectors.get(corpus.texts)
-        self.qmatrix = vectors.get([q.question for q in questions], "query")
+        self.matrix = vectors.get(embed_texts or corpus.texts)
+        self.queries = list(queries or [q.question for q in questions])
+        self.qmatrix = vectors.get(self.queries, "query")
         self.questions = questions
         self.pre = Preprocessor(preprocess)
-        self.bm25 = Bm25Store(None)
-        self.bm25.rebuild(corpus.ids, self.pre.many(corpus.texts), "bench")
+        self.bm25 = Bm25Store(None, bm25_params)
+        self.bm25.rebuild(corpus.ids, self.pre.many(index_texts or corpus.texts), "bench")
         self.position = {cid: n for n, cid in enumerate(corpus.ids)}
 
     def dense(self, depth: int) -> list[list[int]]:
@@ -131,8 +152,8 @@ class Rankers:
 
     def sparse(self, depth: int) -> list[list[int]]:
         return [
-            [self.position[i] for i, _s in self.bm25.search(self.pre.tokens(q.question), depth)]
-            for q in self.questions
+            [self.position[i] for i, _s in self.bm25.search(self.pre.tokens(q), depth)]
+            for q in self.queries
         ]
 
     def hybrid(
@@ -169,18 +190,57 @@ def page_sum(
 
 #: slice name per question (from the questions file's "slice" key), set in main()
 SLICES: list[str] = []
+#: "tune" or "valid" per question (`split_questions`), set in main()
+HALVES: list[str] = []
+SPLIT_SEED = 14
+
+
+def split_questions(sources: Sequence[str], seed: int = SPLIT_SEED) -> list[str]:
+    """Tuning and validation halves, stratified by PDF, fixed seed: levers are chosen on
+    "tune" and kept only if they also help on "valid" (held-out questions check the same PDFs)."""
+    import random
+
+    rng = random.Random(seed)
+    halves = [""] * len(sources)
+    by_source: dict[str, list[int]] = {}
+    for n, source in enumerate(sources):
+        by_source.setdefault(source, []).append(n)
+    for source in sorted(by_source):
+        members = by_source[source]
+        rng.shuffle(members)
+        for position, n in enumerate(members):
+            halves[n] = "tune" if position % 2 == 0 else "valid"
+    return halves
 
 
 def row(name: str, questions, rankings) -> dict:
     recall, mrr = score(questions, rankings)
     out = {"config": name, **{f"R@{k}": round(recall[k], 3) for k in KS}, "MRR@10": round(mrr, 3)}
-    picked = [n for n, s in enumerate(SLICES) if s == "v1"]
-    if picked:  # the original 59 questions, kept as one slice of the enlarged set
-        v1_recall, v1_mrr = score([questions[n] for n in picked], [rankings[n] for n in picked])
-        out.update(
-            v1_R1=round(v1_recall[1], 3), v1_R5=round(v1_recall[5], 3), v1_MRR=round(v1_mrr, 3)
-        )
+    subsets = [("v1", [n for n, s in enumerate(SLICES) if s == "v1"])]
+    subsets += [
+        (half, [n for n, h in enumerate(HALVES) if h == half]) for half in ("tune", "valid")
+    ]
+    for name_, picked in subsets:
+        if picked:  # v1: the original 59 questions; tune/valid: the split halves
+            sub_recall, sub_mrr = score(
+                [questions[n] for n in picked], [rankings[n] for n in picked]
+            )
+            out.update(
+                {
+                    f"{name_}_R1": round(sub_recall[1], 3),
+                    f"{name_}_R5": round(sub_recall[5], 3),
+                    f"{name_}_MRR": round(sub_mrr, 3),
+                }
+            )
     return out
+
+
+def print_split_row(r: dict) -> None:
+    """One row of the lever tables: all, tuning half, validation half, v1 slice (R@1/R@5/MRR)."""
+    cells = [f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['MRR@10']:.3f}"]
+    for part in ("tune", "valid", "v1"):
+        cells.append(f"{r[f'{part}_R1']:.3f} / {r[f'{part}_R5']:.3f} / {r[f'{part}_MRR']:.3f}")
+    print(f"| {r['config']} | " + " | ".join(cells) + " |", flush=True)
 
 
 def print_row(r: dict) -> None:
@@ -284,6 +344,198 @@ def final_table(pages, vectors: VectorCache, questions, rows: list) -> None:
             emit(f"{label} | {agg_label} | {FULL} | raw", fused)
 
 
+LEVER_DEPTH = 80  # what HybridRetriever fuses under PageAggregator at k=5 (max(40, 4 * 5 * 4))
+
+
+def page_fused_scored(
+    corpus: Corpus, rankings: Sequence[Sequence[int]], rrf_k: int = 60
+) -> list[tuple[tuple[str, int], float]]:
+    """`page_fusion` with the fused page scores (for neighbour scoring over fused pages)."""
+    return reciprocal_rank_fusion([dedupe_pages(corpus, r) for r in rankings], k=rrf_k)
+
+
+def lever_grid(pages, vectors: VectorCache, questions, rows: list, size: int, overlap: int) -> None:
+    """The levers of issue 14's second round, each against the same baseline, split halves.
+
+    Baseline: pypdfium2, cleaned, `size`/`overlap`, full BM25 preprocessing, hybrid RRF over
+    the top 80 of each side; "+pages" = one passage per page (PageAggregator), "page-fused" =
+    dense and BM25 turned into pages, then RRF (PageFusion).
+    """
+
+    def emit(name: str, rankings) -> dict:
+        r = row(name, questions, rankings)
+        rows.append(r)
+        print_split_row(r)
+        return r
+
+    def both(name: str, rk: Rankers) -> None:
+        fused = rk.hybrid(LEVER_DEPTH)
+        emit(f"{name} | hybrid +pages", [dedupe_pages(rk.corpus, [i for i, _ in f]) for f in fused])
+        emit(
+            f"{name} | page-fused",
+            [
+                page_fusion(rk.corpus, [d, b])
+                for d, b in zip(rk.dense(LEVER_DEPTH), rk.sparse(LEVER_DEPTH), strict=True)
+            ],
+        )
+
+    page_list = pages("pdfium", True)
+    page_text = {(source, page): text for source, page, text in page_list}
+    corpus = chunk(page_list, size, overlap)
+    tag = f"{size}/{overlap}"
+    print(f"# lever grid: {len(corpus.ids)} chunks at {tag}", flush=True)
+    base = Rankers(corpus, vectors, questions, FULL)
+    both(f"baseline {tag}", base)
+
+    # 1. Contextual chunk headers: title (+ the page's first line) before what is embedded
+    #    and/or BM25-indexed; the stored chunk stays plain.
+    for parts in (("title",), ("title", "heading")):
+        headed = [
+            context_header(src, page_text[(src, page)], parts) + text
+            for (src, page), text in zip(corpus.where, corpus.texts, strict=True)
+        ]
+        label = "+".join(parts)
+        for side, kwargs in (
+            ("dense", {"embed_texts": headed}),
+            ("bm25", {"index_texts": headed}),
+            ("both", {"embed_texts": headed, "index_texts": headed}),
+        ):
+            both(f"context {label} on {side}", Rankers(corpus, vectors, questions, FULL, **kwargs))
+
+    # 2. Multi-granularity: a second chunking (1000/200, or whole pages) fused at page level.
+    coarse = chunk(page_list, 1000, 200)
+    rk_coarse = Rankers(coarse, vectors, questions, FULL)
+    whole = Corpus(
+        [f"{s_}:{p_}" for s_, p_, _t in page_list],
+        [(s_, p_) for s_, p_, _t in page_list],
+        [t for _s, _p, t in page_list],
+    )
+    rk_whole = Rankers(whole, vectors, questions, FULL)
+    fine_pages = [dedupe_pages(corpus, [i for i, _ in f]) for f in base.hybrid(LEVER_DEPTH)]
+    for other_label, rk_other in (("1000/200", rk_coarse), ("whole pages", rk_whole)):
+        other_pages = [
+            dedupe_pages(rk_other.corpus, [i for i, _ in f]) for f in rk_other.hybrid(LEVER_DEPTH)
+        ]
+        emit(
+            f"multi-granularity {tag} +pages, {other_label} +pages, RRF",
+            [
+                [p_ for p_, _ in reciprocal_rank_fusion([a, b])]
+                for a, b in zip(fine_pages, other_pages, strict=True)
+            ],
+        )
+        emit(
+            f"multi-granularity dense+bm25 of {tag} and {other_label}, page-fused",
+            [
+                [p_ for p_, _ in reciprocal_rank_fusion([*map(list, pair)])]
+                for pair in zip(
+                    [dedupe_pages(corpus, r) for r in base.dense(LEVER_DEPTH)],
+                    [dedupe_pages(corpus, r) for r in base.sparse(LEVER_DEPTH)],
+                    [dedupe_pages(rk_other.corpus, r) for r in rk_other.dense(LEVER_DEPTH)],
+                    [dedupe_pages(rk_other.corpus, r) for r in rk_other.sparse(LEVER_DEPTH)],
+                    strict=True,
+                )
+            ],
+        )
+
+    # 3. Page scoring: max + a share of the page's other chunks, and of its neighbours' best.
+    fused = base.hybrid(LEVER_DEPTH)
+    page_fused = [
+        page_fused_scored(corpus, [d, b])
+        for d, b in zip(base.dense(LEVER_DEPTH), base.sparse(LEVER_DEPTH), strict=True)
+    ]
+    for sum_w, near_w in (
+        (0.25, 0.0),
+        (0.5, 0.0),
+        (1.0, 0.0),
+        (0.0, 0.1),
+        (0.0, 0.25),
+        (0.0, 0.5),
+        (0.25, 0.25),
+    ):
+        emit(
+            f"page scoring sum={sum_w} neighbour={near_w} | hybrid +pages",
+            [
+                [
+                    key
+                    for key, _ in score_pages([(corpus.where[i], s_) for i, s_ in f], sum_w, near_w)
+                ]
+                for f in fused
+            ],
+        )
+        if not sum_w:  # page-fused pages have one score each: only neighbours apply
+            emit(
+                f"page scoring neighbour={near_w} | page-fused",
+                [[key for key, _ in score_pages(f, 0.0, near_w)] for f in page_fused],
+            )
+
+    # 4. BM25 parameters and bigram tokens (dense side unchanged).
+    for label, params, steps in (
+        ("k1=0.9", Bm25Params(k1=0.9), FULL),
+        ("k1=1.2", Bm25Params(k1=1.2), FULL),
+        ("k1=2.0", Bm25Params(k1=2.0), FULL),
+        ("b=0.4", Bm25Params(b=0.4), FULL),
+        ("b=0.6", Bm25Params(b=0.6), FULL),
+        ("b=0.9", Bm25Params(b=0.9), FULL),
+        ("robertson", Bm25Params(method="robertson"), FULL),
+        ("atire", Bm25Params(method="atire"), FULL),
+        ("bm25l", Bm25Params(method="bm25l"), FULL),
+        ("bm25+", Bm25Params(method="bm25+"), FULL),
+        ("bigrams", None, FULL + ",bigrams"),
+    ):
+        both(f"bm25 {label}", Rankers(corpus, vectors, questions, steps, bm25_params=params))
+
+    # 5. Query cleanup: question boilerplate removed for both sides (or one).
+    cleaned = [strip_boilerplate(q.question) for q in questions]
+    changed = sum(c != q.question for c, q in zip(cleaned, questions, strict=True))
+    print(f"# query cleanup changes {changed} of {len(questions)} questions", flush=True)
+    both("query cleanup", Rankers(corpus, vectors, questions, FULL, queries=cleaned))
+
+
+def granularity_grid(pages, vectors: VectorCache, questions, rows: list) -> None:
+    """Multi-granularity in detail: which of (chunk dense, chunk BM25, page dense, page BM25)
+    to fuse at page level, for 500/100 and 1000/200 chunks. "Whole pages" are one entry per
+    page (what an Index with chunk_size >= the longest page stores; the embedder reads the
+    first 256 word pieces)."""
+    page_list = pages("pdfium", True)
+    whole = Corpus(
+        [f"{s_}:{p_}" for s_, p_, _t in page_list],
+        [(s_, p_) for s_, p_, _t in page_list],
+        [t for _s, _p, t in page_list],
+    )
+    rk_whole = Rankers(whole, vectors, questions, FULL)
+    page_dense = [dedupe_pages(whole, r) for r in rk_whole.dense(LEVER_DEPTH)]
+    page_bm25 = [dedupe_pages(whole, r) for r in rk_whole.sparse(LEVER_DEPTH)]
+
+    def emit(name: str, rankings) -> None:
+        r = row(name, questions, rankings)
+        rows.append(r)
+        print_split_row(r)
+
+    def fused(lists) -> list:
+        return [
+            [p_ for p_, _ in reciprocal_rank_fusion(list(ls))] for ls in zip(*lists, strict=True)
+        ]
+
+    emit("whole pages | dense", page_dense)
+    emit("whole pages | bm25", page_bm25)
+    emit("whole pages | page-fused", fused([page_dense, page_bm25]))
+    for size, overlap in ((500, 100), (1000, 200)):
+        corpus = chunk(page_list, size, overlap)
+        rk = Rankers(corpus, vectors, questions, FULL)
+        dense = [dedupe_pages(corpus, r) for r in rk.dense(LEVER_DEPTH)]
+        bm25 = [dedupe_pages(corpus, r) for r in rk.sparse(LEVER_DEPTH)]
+        tag = f"{size}/{overlap}"
+        for label, lists in (
+            ("chunk dense+bm25 (page-fused baseline)", [dense, bm25]),
+            ("chunk dense+bm25, page dense", [dense, bm25, page_dense]),
+            ("chunk dense+bm25, page bm25", [dense, bm25, page_bm25]),
+            ("chunk dense+bm25, page dense+bm25", [dense, bm25, page_dense, page_bm25]),
+            ("chunk dense, page dense+bm25", [dense, page_dense, page_bm25]),
+            ("chunk dense, page bm25", [dense, page_bm25]),
+        ):
+            emit(f"{tag} | {label}", fused(lists))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdfs", default=str(REPO / "tests/data/pdfs"))
@@ -297,6 +549,7 @@ def main() -> None:
     questions = load_questions(args.questions)
     raw = json.loads(Path(args.questions).read_text(encoding="utf-8"))
     SLICES[:] = [str(item.get("slice", "")) for item in raw]
+    HALVES[:] = split_questions([q.source for q in questions])
     folder = Path(args.pdfs)
     vectors = VectorCache()
     rows: list[dict] = []
@@ -404,6 +657,12 @@ def main() -> None:
                 print_row(r)
     if "final" in grid:
         final_table(pages, vectors, questions, rows)
+    if "levers" in grid:
+        print("| config | all: R@1 / R@5 / MRR | tune | valid | v1 |\n|---|---|---|---|---|")
+        lever_grid(pages, vectors, questions, rows, args.size, args.overlap)
+    if "granularity" in grid:
+        print("| config | all: R@1 / R@5 / MRR | tune | valid | v1 |\n|---|---|---|---|---|")
+        granularity_grid(pages, vectors, questions, rows)
     if every or "pages" in grid:
         # Page-level fusion: each retriever's ranking turned into pages (best chunk), plus BM25
         # over whole pages (costs tokenizing only, no embedding), fused by RRF over pages.

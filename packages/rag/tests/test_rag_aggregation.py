@@ -13,8 +13,9 @@ from stemqa.rag.aggregation import (
     PageFusion,
     fuse_pages,
     page_hybrid,
+    score_pages,
 )
-from stemqa.rag.retrievers import WRAPPERS, HybridRetriever, make_retriever
+from stemqa.rag.retrievers import WRAPPERS, HybridRetriever, QueryCleanup, make_retriever
 
 from .conftest import PDF_DIR, SMALL
 from .retriever_contract import EASY, RetrieverContract
@@ -110,3 +111,38 @@ def test_wrappers_are_registered_by_name(store: Index):
     hits = retriever.retrieve(EASY[0][0])
     assert len(set(pages(hits))) == len(hits) <= 3
     assert isinstance(page_hybrid(store), PageFusion)
+
+
+def test_score_pages_max_sum_and_neighbours():
+    scored = [(("a", 1), 0.5), (("b", 7), 0.4), (("a", 2), 0.3), (("b", 7), 0.35), (("a", 1), 0.1)]
+    # both weights 0: the best chunk's order, each page once
+    assert [key for key, _ in score_pages(scored)] == [("a", 1), ("b", 7), ("a", 2)]
+    # max + sum: b7's second chunk (0.35) lifts it over a1 (0.5 + 0.1)
+    ranked = dict(score_pages(scored, sum_weight=1.0))
+    assert ranked[("b", 7)] == pytest.approx(0.75) and ranked[("a", 1)] == pytest.approx(0.6)
+    assert next(iter(ranked)) == ("b", 7)
+    # neighbours: a2 gets half of a1's best, a1 half of a2's; b7 has no neighbour listed
+    near = score_pages(scored, neighbour_weight=0.5)
+    assert [key for key, _ in near] == [("a", 1), ("a", 2), ("b", 7)]
+    assert dict(near)[("a", 2)] == pytest.approx(0.3 + 0.25)
+
+
+def test_page_aggregator_with_page_scoring_keeps_one_passage_per_page(store: Index):
+    plain = PageAggregator(HybridRetriever(store, k=5))
+    near = PageAggregator(HybridRetriever(store, k=5), neighbour_weight=0.5, sum_weight=0.25)
+    question = EASY[1][0]
+    hits = near.retrieve(question)
+    assert len(hits) == 5 and len(set(pages(hits))) == 5
+    assert hits[0].source == EASY[1][1]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # the re-scored page's score exceeds its best chunk's RRF score when a neighbour is listed
+    assert sum(h.score for h in hits) > sum(h.score for h in plain.retrieve(question))
+
+
+def test_query_cleanup_asks_the_inner_retriever_the_topic(store: Index):
+    assert WRAPPERS["clean-query"] is QueryCleanup
+    inner = HybridRetriever(store, k=3)
+    cleaned = make_retriever(store, mode="hybrid", k=3, wrappers=["clean-query"])
+    topic = "the Stirling approximation for N factorial"
+    hits = cleaned.retrieve(f"Which of the following is called {topic}?")
+    assert [h.chunk_id for h in hits] == [h.chunk_id for h in inner.retrieve(f"{topic}?")]

@@ -15,7 +15,14 @@ import pytest
 from stemqa.rag import nltk_data
 from stemqa.rag.fusion import reciprocal_rank_fusion
 from stemqa.rag.nltk_data import NltkDataError, install_system_wordnet, stopwords_english
-from stemqa.rag.preprocess import Preprocessor, parse_steps
+from stemqa.rag.bm25 import Bm25Params, Bm25Store
+from stemqa.rag.preprocess import (
+    Preprocessor,
+    context_header,
+    document_title,
+    parse_steps,
+    strip_boilerplate,
+)
 
 
 def test_parse_steps_accepts_common_spellings():
@@ -150,3 +157,49 @@ def test_shipped_lemmatizer_equals_nltks_wordnet_lemmatizer(wordnet, pdf_dir: Pa
     differ = [(w, nltk_lemmatizer.lemmatize(w), _lemma(w)) for w in sorted(words)]
     differ = [row for row in differ if row[1] != row[2]]
     assert len(words) > 700 and not differ
+
+
+def test_bigrams_are_an_extra_step_not_part_of_all():
+    assert parse_steps("all,bigrams") == ("lowercase", "stopwords", "lemmatize", "bigrams")
+    assert "bigrams" not in parse_steps("all")
+    assert Preprocessor("lowercase,stopwords,bigrams").tokens("The partition function Z") == [
+        "partition",
+        "function",
+        "z",
+        "partition_function",
+        "function_z",
+    ]
+
+
+def test_strip_boilerplate_keeps_the_topic_only():
+    assert strip_boilerplate("Which of the following is called the partition function?") == (
+        "the partition function?"
+    )
+    assert strip_boilerplate("State Rolle's theorem.") == "Rolle's theorem."
+    assert strip_boilerplate("Which statement is TRUE about entropy?") == (
+        "Which statement about entropy?"
+    )
+    # nothing but boilerplate, or nothing to remove: the query as given
+    assert strip_boilerplate("Which of the following") == "Which of the following"
+    question = "What is a vertex of a plane curve?"
+    assert strip_boilerplate(question) == question
+
+
+def test_context_header_names_the_document_and_the_page_heading():
+    assert document_title("PHY202_Statistical_Mechanics.pdf") == "PHY202 Statistical Mechanics"
+    assert document_title("notes/first-law.md") == "first law"
+    page = "\n  2.3 The first law  \nIn a cyclic process dU = 0"
+    assert context_header("Foundations_of_Thermodynamics.pdf", page) == (
+        "Foundations of Thermodynamics. 2.3 The first law\n"
+    )
+    assert context_header("a_b.pdf", page, ("title",)) == "a b\n"
+    assert context_header("a_b.pdf", "", ("heading",)) == ""
+
+
+def test_bm25_parameters_reach_bm25s_and_a_bad_method_is_named():
+    store = Bm25Store(None, Bm25Params(k1=0.9, b=0.4, method="bm25+"))
+    store.rebuild(["x", "y"], [["entropy", "gas"], ["field"]], "g", persist=False)
+    assert (store._retriever.k1, store._retriever.b, store._retriever.method) == (0.9, 0.4, "bm25+")
+    assert store.search(["entropy"], 2)[0][0] == "x"
+    with pytest.raises(ValueError, match=r"bm25 method='okapi': choose one of"):
+        Bm25Params(method="okapi")

@@ -11,11 +11,14 @@ another wrapper), so they compose: `MultiQuery(PageAggregator(HybridRetriever(in
   page rankings (RRF); `page_hybrid(index)` is dense + BM25 fused that way.
 - `MultiQuery` retrieves for several phrasings of one question (e.g. an MCQ's stem and its
   stem plus options) and fuses the rankings by reciprocal rank (core's `fuse_rankings`).
+- `score_pages` is the page scoring both `PageAggregator` and benchmarks/rag_quality.py use:
+  a page's best chunk, optionally plus a share of its other chunks (max+sum) and of its
+  neighbouring pages' best chunk (a derivation continued on the next page).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -41,6 +44,40 @@ def page_key(passage: Passage) -> tuple[str, int | None]:
     return (passage.source, passage.page)
 
 
+def score_pages(
+    scored: Iterable[tuple[tuple[str, int | None], float]],
+    sum_weight: float = 0.0,
+    neighbour_weight: float = 0.0,
+) -> list[tuple[tuple[str, int | None], float]]:
+    """Pages ranked by score from (page key, chunk score) pairs given best chunk first.
+
+    A page's score is its best chunk's score, plus `sum_weight` times the sum of its other
+    chunks' scores, plus `neighbour_weight` times the best chunk score of the page before or
+    after it in the same source (whichever is higher; only pages among `scored` count). With
+    both weights 0 this is "rank pages by their best chunk" and keeps the input order.
+    Ties keep the order of first appearance.
+    """
+    best: dict[tuple[str, int | None], float] = {}
+    rest: dict[tuple[str, int | None], float] = {}
+    for key, score in scored:
+        if key in best:
+            rest[key] = rest.get(key, 0.0) + score
+        else:
+            best[key] = score
+    if not sum_weight and not neighbour_weight:
+        return list(best.items())
+    total = {}
+    for key, score in best.items():
+        value = score + sum_weight * rest.get(key, 0.0)
+        source, page = key
+        if neighbour_weight and page is not None:
+            near = max(best.get((source, page - 1), 0.0), best.get((source, page + 1), 0.0))
+            value += neighbour_weight * near
+        total[key] = value
+    order = {key: n for n, key in enumerate(best)}
+    return sorted(total.items(), key=lambda item: (-item[1], order[item[0]]))
+
+
 def best_chunk_per_page(passages: Sequence[Passage]) -> list[Passage]:
     """Keep the first (best-ranked) passage of each (source, page), in rank order."""
     seen: dict[tuple[str, int | None], Passage] = {}
@@ -50,14 +87,34 @@ def best_chunk_per_page(passages: Sequence[Passage]) -> list[Passage]:
 
 
 class PageAggregator(RetrieverWrapper):
-    """One passage per page: the inner ranking, deduplicated by (source, page)."""
+    """One passage per page (its best chunk): the inner ranking, deduplicated by (source, page).
 
-    def __init__(self, inner: BaseRetriever, k: int | None = None, depth: int = PAGE_DEPTH) -> None:
+    `sum_weight` and `neighbour_weight` re-rank the pages by `score_pages` (the inner
+    retriever's scores: RRF for hybrid); both 0 (the default) keep the inner order.
+    """
+
+    def __init__(
+        self,
+        inner: BaseRetriever,
+        k: int | None = None,
+        depth: int = PAGE_DEPTH,
+        sum_weight: float = 0.0,
+        neighbour_weight: float = 0.0,
+    ) -> None:
         super().__init__(inner, k)
         self.depth = depth
+        self.sum_weight = sum_weight
+        self.neighbour_weight = neighbour_weight
 
     def _retrieve(self, query: str, k: int) -> list[Passage]:
-        return best_chunk_per_page(self.inner.retrieve(query, k * self.depth))[:k]
+        hits = self.inner.retrieve(query, k * self.depth)
+        if not self.sum_weight and not self.neighbour_weight:
+            return best_chunk_per_page(hits)[:k]
+        first = {page_key(p): p for p in best_chunk_per_page(hits)}
+        ranked = score_pages(
+            ((page_key(p), p.score) for p in hits), self.sum_weight, self.neighbour_weight
+        )
+        return [replace(first[key], score=score) for key, score in ranked[:k]]
 
 
 def fuse_pages(rankings: Sequence[Sequence[Passage]], k: int, rrf_k: int = RRF_K) -> list[Passage]:

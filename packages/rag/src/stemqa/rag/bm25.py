@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +30,28 @@ log = logging.getLogger(__name__)
 CURRENT = "current.json"
 
 
+#: bm25s scoring variants (`bm25s.BM25(method=...)`).
+BM25_METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    """bm25s's scoring parameters; the defaults are bm25s's (Lucene's BM25, k1 1.5, b 0.75)."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+    delta: float = 0.5  # BM25L / BM25+ only
+
+    def __post_init__(self) -> None:
+        if self.method not in BM25_METHODS:
+            raise ValueError(f"bm25 method={self.method!r}: choose one of {BM25_METHODS}")
+
+
 class Bm25Store:
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, params: Bm25Params | None = None) -> None:
         self.folder = folder
+        self.params = params or Bm25Params()
         self.generation: str | None = None
         #: Chroma's count of chunks (visible or not) when this index was built: a cheap check
         #: that nobody wrote to Chroma behind the generation token's back.
@@ -90,7 +110,8 @@ class Bm25Store:
         if self.ids:
             import bm25s
 
-            retriever = bm25s.BM25()
+            p = self.params
+            retriever = bm25s.BM25(k1=p.k1, b=p.b, method=p.method, delta=p.delta)
             # An empty token list would make bm25s drop the document; "" keeps positions aligned.
             retriever.index([t or [""] for t in self.tokens], show_progress=False)
             self._retriever = retriever

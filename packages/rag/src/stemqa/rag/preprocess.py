@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from importlib import resources
 from stemqa.rag.nltk_data import stopwords_english
 
 STEPS = ("lowercase", "stopwords", "lemmatize")
+#: Steps a user may add by name but that "all" does not include (measured, not defaults).
+EXTRA_STEPS = ("bigrams",)
 DEFAULT_STEPS = STEPS
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 
@@ -37,15 +40,16 @@ def parse_steps(value: str | bool | Sequence[str] | None) -> tuple[str, ...]:
     names = {item.strip().lower() for item in items if item.strip()}
     if names <= {"none", ""}:
         return ()
-    if names == {"all"}:
-        return STEPS
-    unknown = sorted(names - set(STEPS))
+    if "all" in names:  # "all" is the three default steps; extras are named beside it
+        names = (names - {"all"}) | set(STEPS)
+    known = (*STEPS, *EXTRA_STEPS)
+    unknown = sorted(names - set(known))
     if unknown:
         raise ValueError(
             f"preprocess: unknown step(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(STEPS)}, 'all' or 'none'"
+            f"{', '.join(known)}, 'all' or 'none'"
         )
-    return tuple(step for step in STEPS if step in names)
+    return tuple(step for step in known if step in names)
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,6 +131,9 @@ class Preprocessor:
             words = [w for w in words if w.lower() not in stop]
         if "lemmatize" in self.steps:
             words = [_lemma(w) for w in words]
+        if "bigrams" in self.steps:
+            # Adjacent pairs as extra terms ("partition_function"): phrase matches score higher.
+            words = words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
         return words
 
     def text(self, text: str) -> str:
@@ -137,3 +144,59 @@ class Preprocessor:
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self.tokens(t) for t in texts]
+
+
+#: Question boilerplate that names no topic (MCQ and exam phrasing); general phrases only.
+_BOILERPLATE = re.compile(
+    r"|".join(
+        (
+            r"\bwhich (?:one )?of the following(?: (?:statements?|options?|answers?))?",
+            r"\b(?:is|are) (?:called|known as|referred to as|termed)\b",
+            r"\baccording to the (?:text|passage|notes|lecture|document|course)\b",
+            r"\b(?:best|correctly) (?:describes?|explains?)\b",
+            r"\b(?:is|are) (?:true|correct|false|incorrect)\b",
+            r"^\s*(?:please\s+)?(?:state|explain|describe|give)\b",
+        )
+    ),
+    re.IGNORECASE,
+)
+
+
+def strip_boilerplate(query: str) -> str:
+    """The query without question boilerplate ("Which of the following", "is called", ...).
+
+    For both retrieval sides: the phrases carry no topic, so they only add noise to the query
+    vector and BM25 terms ("following", "called") that match unrelated chunks. A query that
+    is nothing but boilerplate is returned unchanged.
+    """
+    cleaned = " ".join(_BOILERPLATE.sub(" ", query).split())
+    return cleaned if _TOKEN.search(cleaned) else query
+
+
+#: What `context_header` may put before a chunk: the document's title, the page's first line.
+CONTEXT_PARTS = ("title", "heading")
+
+
+def document_title(source: str) -> str:
+    """A readable title from a file name: "PHY202_Statistical_Mechanics.pdf" ->
+    "PHY202 Statistical Mechanics" (course PDFs carry no usable Title metadata)."""
+    stem = source.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    return " ".join(re.split(r"[_\s]+", stem.replace("-", " "))).strip()
+
+
+def context_header(source: str, page_text: str, parts: Sequence[str] = CONTEXT_PARTS) -> str:
+    """A short prefix for what is embedded/BM25-indexed for a chunk ("contextual retrieval").
+
+    A 500-character chunk of a derivation often names neither the subject nor the topic; the
+    document title and the page's first line (usually its heading) put them back. Only the
+    embedded and tokenized input gets it; the stored, shown and prompted chunk stays plain.
+    """
+    out = []
+    if "title" in parts:
+        out.append(document_title(source))
+    if "heading" in parts:
+        first = next((line.strip() for line in page_text.splitlines() if line.strip()), "")
+        if first:
+            out.append(first[:80])
+    return (". ".join(out) + "\n") if out else ""

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stemqa.core.retrieval import Passage, fuse_rankings
+from stemqa.rag.preprocess import strip_boilerplate
 
 if TYPE_CHECKING:
     from stemqa.rag.index import Index
@@ -134,6 +135,14 @@ class RetrieverWrapper(BaseRetriever):
         return self.inner.retrieve(query, k)
 
 
+class QueryCleanup(RetrieverWrapper):
+    """The inner retriever asked the question without boilerplate ("Which of the following",
+    "is called", ...; `preprocess.strip_boilerplate`), so both dense and BM25 see the topic."""
+
+    def _retrieve(self, query: str, k: int) -> list[Passage]:
+        return self.inner.retrieve(strip_boilerplate(query), k)
+
+
 #: mode name -> retriever class over one store
 RETRIEVERS: dict[str, type[StoreRetriever]] = {
     "dense": DenseRetriever,
@@ -143,7 +152,7 @@ RETRIEVERS: dict[str, type[StoreRetriever]] = {
 MODES: tuple[str, ...] = tuple(RETRIEVERS)
 DEFAULT_MODE = "hybrid"
 #: wrapper name -> class; `make_retriever(..., wrappers=[name])` applies them in order.
-WRAPPERS: dict[str, type[RetrieverWrapper]] = {}
+WRAPPERS: dict[str, type[RetrieverWrapper]] = {"clean-query": QueryCleanup}
 
 
 def check_mode(mode: Any) -> str:
