@@ -282,3 +282,61 @@ def launch_demo(tmp_path_factory: pytest.TempPathFactory):
     yield launch
     for proc in procs:
         stop_demo(proc)
+
+
+# -- documents without pages (.md, .html, .docx): small real files, written by the libraries ----
+
+NOTES_MD = """# Wave optics
+
+Light behaves as a wave when it passes a narrow slit.
+
+## Young's double slit
+
+Two coherent sources make bright fringes where the path difference is a whole number of
+wavelengths, and dark fringes where it is <half> a wavelength off: d sin θ = m λ.
+
+## Polarisation
+
+Malus's law: the transmitted intensity is I = I0 cos² θ.
+"""
+
+NOTES_HTML = """<!doctype html><html><head><title>Thermodynamics notes</title></head><body>
+<h2>Entropy</h2><p>The entropy of an isolated system never decreases; reversible steps keep it
+constant.</p><h2>Third law</h2><p>As temperature approaches absolute zero the entropy of a
+perfect crystal approaches zero.</p></body></html>"""
+
+
+def write_docx(path: Path) -> Path:
+    """A real Word file (python-docx): two headed sections."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Laplace transform", level=1)
+    document.add_paragraph("It turns linear differential equations into algebraic ones.")
+    document.add_heading("Final value theorem", level=2)
+    document.add_paragraph(
+        "The limit of f(t) as t grows equals the limit of s F(s) as s goes to zero, when the "
+        "poles of s F(s) lie in the left half plane."
+    )
+    document.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def doc_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Good and bad documents of each non-PDF format (bad: the faults users make)."""
+    folder = tmp_path_factory.mktemp("doc_files")
+    files = {
+        "md": folder / "optics.md",
+        "html": folder / "thermo.html",
+        "docx": write_docx(folder / "laplace.docx"),
+        "bad_docx": folder / "broken.docx",  # a renamed text file
+        "bad_html": folder / "scripts.html",  # markup without any text
+        "bad_txt": folder / "latin1.txt",  # not UTF-8
+    }
+    files["md"].write_text(NOTES_MD, encoding="utf-8")
+    files["html"].write_text(NOTES_HTML, encoding="utf-8")
+    files["bad_docx"].write_text("Just text saved with a .docx name.\n")
+    files["bad_html"].write_text("<html><body><script>render()</script></body></html>")
+    files["bad_txt"].write_bytes("Kräfte und Momente\n".encode("latin-1"))
+    return files

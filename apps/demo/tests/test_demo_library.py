@@ -24,7 +24,7 @@ from stemqa.demo.library import (
     owner_for,
 )
 from stemqa.demo.settings import Settings
-from stemqa.demo.uploads import check_pdf
+from stemqa.demo.uploads import check_upload
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def upload(tmp: Path, pdf: Path, name: str):
     temp = tmp / "gradio" / str(time.monotonic_ns()) / pdf.name
     temp.parent.mkdir(parents=True)
     shutil.copyfile(pdf, temp)
-    return check_pdf(temp, name, max_bytes=50_000_000)
+    return check_upload(temp, name, max_bytes=50_000_000)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,93 @@ def test_documents_table_flags_files_that_are_not_fully_searchable() -> None:
     table, _ = documents_table(SimpleNamespace(library=library), owner=None)
     assert list(table.columns) == DOC_HEADERS
     assert list(table["status"]) == ["ready", "incomplete: add it again"]
+
+
+def test_a_batch_of_every_format_one_line_per_file(lib: Library, tmp_path: Path, doc_files) -> None:
+    """Good and bad files of each format in one batch, as the Documents tab hands them over:
+    the good ones go in, each bad one gets one line naming it, none stays in uploads/."""
+    from types import SimpleNamespace
+
+    from stemqa.demo.tabs.documents import add_documents
+
+    me = owner_for(Request("s-formats"))
+    names = ["md", "bad_docx", "bad_html", "docx", "bad_txt", "html"]
+    files = [str(doc_files[n]) for n in names]  # gr.File hands over temporary paths
+    services = SimpleNamespace(library=lib, settings=lib.settings)
+    status, table, *_ = add_documents(services, me, files, PRIVATE, KEEP_BOTH)
+    lines = status.split("\n\n")
+    assert lines[0].startswith("✗ broken.docx: not a Word document"), lines  # refused at upload
+    assert lines[1:] == [
+        "✓ optics.md added (3 sections)",
+        "✗ scripts.html: no text in this html file",
+        "✓ laplace.docx added (2 sections)",
+        "✗ latin1.txt: not UTF-8 text (invalid byte 0xe4 at offset 2); save the file as UTF-8 "
+        "and ingest it again",
+        "✓ thermo.html added (2 sections)",
+    ], lines
+    assert set(table["document"]) >= {"optics.md", "laplace.docx", "thermo.html"}
+    stored = sorted(p.name for p in (lib.folder(me) / "uploads").iterdir())
+    assert stored == ["laplace.docx", "optics.md", "thermo.html"]
+    hits = lib.query(me, "Malus law transmitted intensity polarisation", k=3)
+    assert ("optics.md", "§ Polarisation") in {(h.source, h.page_label) for h in hits}, hits
+
+
+def test_an_older_text_pipeline_is_flagged_and_redone_by_uploading_again(
+    lib: Library, tmp_path: Path, doc_files
+) -> None:
+    from types import SimpleNamespace
+
+    from stemqa.demo.tabs.documents import documents_table
+
+    me = owner_for(Request("s-outdated"))
+    assert lib.add(me, PRIVATE, [upload(tmp_path, doc_files["docx"], "laplace.docx")]) == [
+        "✓ laplace.docx added (2 sections)"
+    ]
+    index = lib.private_index(me)
+    ids = index._collection.get(where={"source": "laplace.docx"})["ids"]
+    # as an index built before the marker existed: its chunks don't say which text made them
+    index._collection.update(ids=ids, metadatas=[{"text_pipeline": None}] * len(ids))
+    [doc] = [d for d in lib.documents(me) if d.source == "laplace.docx"]
+    assert doc.outdated.endswith("re-ingest to update")
+    table, _ = documents_table(SimpleNamespace(library=lib), me)
+    status = table.loc[table["document"] == "laplace.docx", "status"].item()
+    assert status.startswith("ready; text made by not recorded") and "docx clean-" in status
+    again = lib.add(me, PRIVATE, [upload(tmp_path, doc_files["docx"], "laplace.docx")])
+    assert again == ["✓ laplace.docx: unchanged, its text re-extracted with the current pipeline"]
+    assert not [d for d in lib.documents(me) if d.outdated]
+    third = lib.add(me, PRIVATE, [upload(tmp_path, doc_files["docx"], "laplace.docx")])
+    assert third == ["= laplace.docx: already in the library, unchanged."]
+
+
+def test_shared_documents_indexed_from_a_folder_open_from_their_recorded_file(
+    lib: Library, tmp_path: Path, doc_files
+) -> None:
+    """`rag-ingest --index <shared> FOLDER` records each file's path: the viewer opens it while
+    it is there with the indexed content, and says in one line when it is not."""
+    from stemqa.demo.viewer import open_passage, passage_records
+
+    me = owner_for(Request("s-folder"))
+    course = tmp_path / "course"
+    course.mkdir()
+    notes = course / "waves.md"
+    shutil.copy(doc_files["md"], notes)
+    assert lib.shared.get().add(course).files == 1  # what rag-ingest does
+    assert lib.source_file(me, "waves.md") == (notes.resolve(), "")
+    hits = [p for p in lib.query(me, "double slit fringes path difference", k=5)]
+    records = passage_records([next(p for p in hits if p.source == "waves.md")])
+    image, shown, message = open_passage(lib, me, records, 0)
+    assert image is None and "<mark>" in shown and "highlighted in its section" in message, message
+    assert records[0]["cite"] == "waves.md p. § Young's double slit"
+
+    notes.write_text(notes.read_text() + "\nAn added line.\n")
+    message = open_passage(lib, me, records, 0)[2]
+    assert message == (
+        "✗ The source file of waves.md changed since it was indexed; re-ingest it to see the "
+        "cited passage."
+    )
+    notes.unlink()
+    message = open_passage(lib, me, records, 0)[2]
+    assert message == f"✗ The source file of waves.md is not available ({notes.resolve()} is gone)."
+    assert lib.source_file(me, "never-indexed.md")[1].startswith(
+        "The source file of never-indexed.md is not available (not among the uploads"
+    )

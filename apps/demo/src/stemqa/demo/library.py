@@ -62,6 +62,12 @@ class LibraryDocument:
     sha256: str
     state: str = "complete"  # rag's DocumentInfo.state: complete, incomplete or replacing
     note: str = ""  # what the state means and what to do
+    outdated: str = ""  # made by an older text pipeline: rag's note on it ("" when current)
+
+
+def units(name: str, count: int | str) -> str:
+    """'9 pages' for a PDF, '3 sections' for the formats without pages (rag's locator there)."""
+    return f"{count} {'pages' if name.lower().endswith('.pdf') else 'sections'}"
 
 
 def _slug(text: str) -> str:
@@ -166,6 +172,8 @@ class Library:
     # -- reading ----------------------------------------------------------------------------
     def documents(self, owner: Owner) -> list[LibraryDocument]:
         """Shared documents then the owner's own; never another owner's."""
+        from stemqa.rag.index import outdated_note
+
         out = []
         for scope in (SHARED, PRIVATE):
             index = self.index(owner, scope)
@@ -178,8 +186,9 @@ class Library:
                         d.chunks,
                         str(d.added),
                         d.sha256,
-                        getattr(d, "state", "complete"),
-                        getattr(d, "note", ""),
+                        d.state,
+                        d.note,
+                        outdated_note(d) if d.outdated else "",
                     )
                 )
         return out
@@ -199,13 +208,41 @@ class Library:
         return _FusedRetriever(self, owner)
 
     def locate(self, owner: Owner, source: str) -> Path | None:
-        """The stored PDF of a cited source: the owner's first, then the shared uploads."""
+        """The stored file of a cited source (see `source_file`), or None."""
+        return self.source_file(owner, source)[0]
+
+    def source_file(self, owner: Owner, source: str) -> tuple[Path | None, str]:
+        """(the file of a cited source, "") or (None, one line saying why there is none).
+
+        Uploads first: the owner's, then the shared ones. Then, for a shared document that
+        `rag-ingest` indexed from a folder, the file its chunks recorded, if it is still there
+        with the content that was indexed (else the page shown would not be the one cited).
+        """
         for scope in (PRIVATE, SHARED):
             folder = self.uploads_dir(owner, scope).resolve()
             path = (folder / source).resolve()
             if path.parent == folder and path.is_file():
-                return path
-        return None
+                return path, ""
+        try:
+            recorded = self.shared.get().source_file(source)
+        except Exception:  # no shared index, or an index without the method: nothing recorded
+            recorded = None
+        if recorded is None:
+            return None, (
+                f"The source file of {source} is not available (not among the uploads, and the "
+                "index recorded no file for it)."
+            )
+        path, sha256 = recorded
+        if not path.is_file():
+            return None, f"The source file of {source} is not available ({path} is gone)."
+        from stemqa.rag.loading import file_sha256
+
+        if sha256 and file_sha256(path) != sha256:
+            return None, (
+                f"The source file of {source} changed since it was indexed; re-ingest it to "
+                "see the cited passage."
+            )
+        return path, ""
 
     # -- changing ---------------------------------------------------------------------------
     def _check_writable(self, scope: str) -> None:
@@ -301,10 +338,16 @@ class Library:
     ) -> str:
         docs = {d.source: d for d in index.documents()}  # as the previous file left it
         twin = next((d for d in docs.values() if d.sha256 == upload.sha256), None)
-        if twin is not None:
+        if twin is not None and not (twin.source == upload.name and twin.outdated):
             if twin.source == upload.name:
                 return f"= {upload.name}: already in the library, unchanged."
             return f"✗ {upload.name}: same content as {twin.source}, already in the library."
+        if twin is not None:  # the same file, made by an older text pipeline: redo its text
+            stored = store(upload, folder)
+            report = index.add([stored.path], progress=step)
+            if report.skipped:
+                return f"✗ {upload.name}: {report.skipped[0].reason}"
+            return f"✓ {upload.name}: unchanged, its text re-extracted with the current pipeline"
         shared = self._shared_documents() if scope == PRIVATE else {}
         twin = next((d for d in shared.values() if d.sha256 == upload.sha256), None)
         if twin is not None:
@@ -331,13 +374,13 @@ class Library:
         warnings = "".join(f" ({w})" for w in report.warnings)
         if old is not None:
             new_pages = next((d.pages for d in index.documents() if d.source == name), "?")
-            return f"✓ replaced {name} ({old.pages} → {new_pages} pages){warnings}"
+            return f"✓ replaced {name} ({old.pages} → {units(name, new_pages)}){warnings}"
         if name != upload.name:
             return (
                 f"✓ {upload.name} added as {name}: {upload.name} already exists with "
                 f"different content, both are kept{warnings}"
             )
-        return f"✓ {name} added ({report.pages} pages){warnings}"
+        return f"✓ {name} added ({units(name, report.pages)}){warnings}"
 
     # -- expiry -----------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> list[str]:

@@ -1,11 +1,16 @@
-"""Turning a browser upload into a PDF in the data folder, safely.
+"""Turning a browser upload into a document in the data folder, safely.
 
 Gradio hands us a temporary path plus the name the browser sent; that name is attacker
 controlled (`../../.bashrc`, `C:\\evil.pdf`, NUL bytes, a right-to-left override that makes
 `fdp.exe` look like `exe.pdf`), so it is reduced to a plain base name and the file is written
 only below the uploads folder. Letters of every script are kept ("Übungen.pdf" stays), in NFC
-so that the same name typed on macOS (NFD) and Linux is one document. Content is checked, not
-the extension: a PDF starts with `%PDF-`.
+so that the same name typed on macOS (NFD) and Linux is one document.
+
+The formats are rag's (`DOCUMENT_SUFFIXES`: PDF, Word .docx, Markdown, HTML, plain text). The
+content is checked where a cheap check exists, not just the extension: a PDF starts with
+`%PDF-`, a .docx is a zip archive holding `word/document.xml`. Text formats are checked by
+rag's loaders when the file is indexed (UTF-8, not binary, some text); a file they refuse is
+removed from uploads/ again by the library.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ import contextlib
 import re
 import shutil
 import unicodedata
+import zipfile
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
 PDF_MAGIC = b"%PDF-"
+DOCX_PART = "word/document.xml"
+#: How the app names the formats it takes (the suffixes are rag's DOCUMENT_SUFFIXES).
+FORMATS_TEXT = "PDF, Word (.docx), Markdown, HTML or plain-text"
 #: Characters that are separators or reserved on some file system (Windows' set), plus NUL.
 _RESERVED = re.compile(r'[<>:"|?*\x00]')
 
@@ -83,22 +92,50 @@ def numbered_name(name: str, taken: Container[str]) -> str:
         n += 1
 
 
-def check_pdf(temp_path: str | Path, original_name: str, *, max_bytes: int) -> CheckedUpload:
-    """Name, size and content checks for one upload; nothing is copied yet."""
+def document_suffixes() -> tuple[str, ...]:
+    """The suffixes rag ingests: one list, so the app accepts exactly what the index reads."""
+    from stemqa.rag.loading import DOCUMENT_SUFFIXES  # rag loads lazily (pypdf)
+
+    return DOCUMENT_SUFFIXES
+
+
+def _check_content(temp_path: Path, name: str, suffix: str) -> None:
+    """The format's signature, where one exists; UploadError in the user's words if absent."""
+    if suffix == ".pdf":
+        with temp_path.open("rb") as fh:
+            head = fh.read(1024)
+        if PDF_MAGIC not in head:
+            raise UploadError(f"{name}: not a PDF file (its content does not start with %PDF-).")
+    elif suffix == ".docx":
+        try:
+            with zipfile.ZipFile(temp_path) as archive:
+                ok = DOCX_PART in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ok = False
+        if not ok:
+            raise UploadError(
+                f"{name}: not a Word document (a .docx file is a zip archive holding "
+                f"{DOCX_PART}); save it again from Word as .docx, or as PDF."
+            )
+
+
+def check_upload(temp_path: str | Path, original_name: str, *, max_bytes: int) -> CheckedUpload:
+    """Name, format, size and content checks for one upload; nothing is copied yet."""
     temp_path = Path(temp_path)
     name = safe_filename(original_name)
-    if not name.lower().endswith(".pdf"):
-        raise UploadError(f"{name}: only PDF files can be added (this file is not a .pdf).")
+    suffix = Path(name).suffix.lower()
+    if suffix not in document_suffixes():
+        kind = f"a {suffix} file" if suffix else "a file without an extension"
+        raise UploadError(f"{name}: {kind} can't be added; add {FORMATS_TEXT} files.")
     size = temp_path.stat().st_size
     if size > max_bytes:
         raise UploadError(
             f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB upload limit."
         )
-    with temp_path.open("rb") as fh:
-        head = fh.read(1024)
-    if PDF_MAGIC not in head:
-        raise UploadError(f"{name}: not a PDF file (its content does not start with %PDF-).")
-    from stemqa.rag.loading import file_sha256  # the index's own content hash; rag loads lazily
+    if size == 0:
+        raise UploadError(f"{name}: the file is empty (0 bytes).")
+    _check_content(temp_path, name, suffix)
+    from stemqa.rag.loading import file_sha256  # the index's own content hash
 
     return CheckedUpload(name=name, temp=temp_path, sha256=file_sha256(temp_path))
 
@@ -115,11 +152,11 @@ def store(upload: CheckedUpload, uploads_dir: Path, name: str | None = None) -> 
     return AcceptedUpload(name=name, path=target)
 
 
-def accept_pdf(
+def accept_upload(
     temp_path: str | Path, original_name: str, uploads_dir: Path, *, max_bytes: int
 ) -> AcceptedUpload:
     """Check one upload and copy it into `uploads_dir` under its sanitized name."""
-    return store(check_pdf(temp_path, original_name, max_bytes=max_bytes), uploads_dir)
+    return store(check_upload(temp_path, original_name, max_bytes=max_bytes), uploads_dir)
 
 
 def discard_temp(path: str | Path, cache_dir: Path) -> None:

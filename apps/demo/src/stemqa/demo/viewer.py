@@ -1,4 +1,4 @@
-"""The page viewer: a cited passage shown on its rendered PDF page, highlighted.
+"""The page viewer: a cited passage shown on its rendered PDF page, or in its section, highlighted.
 
 Users would rather look at the page than read a table of excerpts. pypdfium2 renders the page
 to an image and its text page finds where the passage sits. A chunk's text is not always a
@@ -6,11 +6,19 @@ verbatim run of the page's text (cleaning joins hyphenated words and merges line
 passage is searched as consecutive runs of a few words; every run found is highlighted and
 the region they cover is framed. When nothing is found (a scanned page, OCR text), the page
 is still shown, unmarked, and the message says so.
+
+Documents without pages (.md, .txt, .html, .docx) are shown as the text of the cited section,
+read again through rag's own loader (so it is the text the chunks came from), with the passage
+in <mark>; everything else is HTML-escaped, so a document's markup is shown, never run. The
+file is an upload, or for a shared document `rag-ingest` indexed from a folder, the file its
+chunks recorded (library.py says in one line when it is gone or changed).
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +34,10 @@ RUN_WORDS = 6
 SCALE = 1.5  # 108 dpi: readable, and a page image stays well under 1 MB
 HIGHLIGHT = (255, 214, 0, 90)
 FRAME = (220, 38, 38, 255)
+SECTION_STYLE = (
+    "white-space: pre-wrap; max-height: 32em; overflow-y: auto; padding: 0.75em; "
+    "border: 1px solid #d4d4d8; border-radius: 6px; line-height: 1.5"
+)
 
 Box = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
 
@@ -47,12 +59,7 @@ class RenderedPage:
 
 def passage_boxes(textpage: Any, text: str, run_words: int = RUN_WORDS) -> list[Box]:
     """Text rectangles of `text` on a pypdfium2 PdfTextPage, found run by run."""
-    words = text.split()
-    if not words:
-        return []
-    runs = [words[i : i + run_words] for i in range(0, len(words), run_words)]
-    if len(runs) > 1 and len(runs[-1]) < 3:  # a 1-2 word tail would match anywhere
-        runs[-2].extend(runs.pop())
+    runs = _runs(text, run_words)
     boxes: list[Box] = []
     while runs:
         run = runs.pop(0)
@@ -65,6 +72,74 @@ def passage_boxes(textpage: Any, text: str, run_words: int = RUN_WORDS) -> list[
         start, count = occurrence
         boxes.extend(textpage.get_rect(j) for j in range(textpage.count_rects(start, count)))
     return boxes
+
+
+def _runs(text: str, run_words: int = RUN_WORDS) -> list[list[str]]:
+    """`text`'s words in runs of `run_words`, a 1-2 word tail joined to the run before it."""
+    words = text.split()
+    runs = [words[i : i + run_words] for i in range(0, len(words), run_words)]
+    if len(runs) > 1 and len(runs[-1]) < 3:  # a 1-2 word tail would match anywhere
+        runs[-2].extend(runs.pop())
+    return runs
+
+
+def passage_spans(section: str, passage: str) -> list[tuple[int, int]]:
+    """Character spans of `passage` in `section`: the whole passage when it is there (any
+    whitespace between words), else each run of words found, merged where they touch."""
+    if not passage.split():
+        return []
+
+    def pattern(words: list[str]) -> re.Pattern[str]:
+        return re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
+
+    whole = pattern(passage.split()).search(section)
+    if whole is not None:
+        return [whole.span()]
+    spans: list[tuple[int, int]] = []
+    for run in _runs(passage):
+        found = pattern(run).search(section)
+        if found is not None:
+            spans.append(found.span())
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def section_html(title: str, text: str, spans: list[tuple[int, int]]) -> str:
+    """The section as HTML: every character escaped, the spans in <mark>."""
+    parts, at = [], 0
+    for start, end in spans:
+        parts.append(html.escape(text[at:start]))
+        parts.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        at = end
+    parts.append(html.escape(text[at:]))
+    return (
+        f'<div class="stemqa-section"><p><strong>{html.escape(title)}</strong></p>'
+        f'<div style="{SECTION_STYLE}">{"".join(parts)}</div></div>'
+    )
+
+
+def load_section(path: str | Path, index: int) -> tuple[str, str]:
+    """(locator, text) of the 0-based section `index` of a .md/.txt/.html/.docx file, read by
+    rag's loader: the same sections, in the same cleaned text, that the chunks came from."""
+    from stemqa.rag.loading import PdfLoadError, load_document
+
+    path = Path(path)
+    try:
+        document = load_document(path)
+    except PdfLoadError as exc:
+        raise ViewerError(f"{path.name} could not be read ({exc.reason}).") from None
+    for section in document.pages:
+        if section.page == index:
+            return section.display_label, section.text
+    raise ViewerError(
+        f"{path.name} has no section {index + 1} ({len(document.pages)} sections); "
+        "re-ingest it if it changed."
+    )
 
 
 def render_page(pdf_path: str | Path, page: int, passage: str = "", *, scale: float = SCALE):
@@ -130,38 +205,55 @@ def choices_update(records: list[dict[str, Any]]) -> Any:
     return gr.Dropdown(choices=choices, value=0 if choices else None)
 
 
-def reset(passages: list[Any]) -> tuple[list[dict[str, Any]], Any, None, str]:
-    """Outputs for (state, dropdown, image, message) when a new answer arrives."""
+def reset(passages: list[Any]) -> tuple[list[dict[str, Any]], Any, None, str, str]:
+    """Outputs for (state, dropdown, image, section, message) when a new answer arrives."""
     records = passage_records(passages)
-    return records, choices_update(records), None, ""
+    return records, choices_update(records), None, "", ""
+
+
+def _show_section(path: Path, record: dict[str, Any]) -> tuple[None, str, str]:
+    """(no image, the cited section as HTML, message) for a document without pages."""
+    try:
+        title, text = load_section(path, int(record["page"]))
+    except ViewerError as exc:
+        return None, "", f"✗ {exc}"
+    spans = passage_spans(text, record["text"])
+    shown = section_html(f"{record['source']} {title}", text, spans)
+    if spans:
+        return None, shown, f"**{record['cite']}**: the passage is highlighted in its section."
+    missing = (
+        f"**{record['cite']}**: the passage's text was not found in the section (the file "
+        "may have changed), so the section is shown unmarked."
+    )
+    return None, shown, missing
 
 
 def open_passage(library: Any, owner: Any, records: list[dict[str, Any]], choice: Any):
-    """Handler: (page image or None, message) for the chosen cited passage."""
+    """Handler: (page image or None, section HTML or "", message) for the chosen passage."""
     if not records:
-        return None, "✗ No cited passages yet: answer with *Use my documents* on first."
+        return None, "", "✗ No cited passages yet: answer with *Use my documents* on first."
     try:
         record = records[int(choice)]
     except (TypeError, ValueError, IndexError):
-        return None, "✗ Choose a cited passage."
-    if record["page"] is None:
-        return None, f"✗ {record['cite']} has no pages to show (it is not a PDF)."
-    path = library.locate(owner, record["source"])
+        return None, "", "✗ Choose a cited passage."
+    path, why = library.source_file(owner, record["source"])
     if path is None:
-        return None, (
-            f"✗ The file of {record['source']} is not among the app's uploads, so its page "
-            "can't be shown."
-        )
+        return None, "", f"✗ {why}"
+    if record["page"] is None:
+        return None, "", f"✗ {record['cite']} has no page or section to show."
+    if path.suffix.lower() != ".pdf":
+        return _show_section(path, record)
     try:
         rendered = render_page(path, int(record["page"]), record["text"])
     except ViewerError as exc:
-        return None, f"✗ {exc}"
+        return None, "", f"✗ {exc}"
     if rendered.found:
-        return rendered.image, f"**{record['cite']}**: the passage is highlighted."
-    return rendered.image, (
+        return rendered.image, "", f"**{record['cite']}**: the passage is highlighted."
+    unmarked = (
         f"**{record['cite']}**: the passage's text was not found on the page (a scan, or text "
         "laid out differently), so the page is shown unmarked."
     )
+    return rendered.image, "", unmarked
 
 
 @dataclass
@@ -169,12 +261,13 @@ class ViewerParts:
     state: Any  # gr.State with the passage records
     choice: Any
     image: Any
+    section: Any  # gr.HTML: the cited section of a document without pages
     message: Any
 
     @property
     def outputs(self) -> list[Any]:
         """Outputs a new answer resets, in `reset`'s order."""
-        return [self.state, self.choice, self.image, self.message]
+        return [self.state, self.choice, self.image, self.section, self.message]
 
 
 def build_viewer(services: Any, prefix: str, table: Any = None) -> ViewerParts:
@@ -182,7 +275,7 @@ def build_viewer(services: Any, prefix: str, table: Any = None) -> ViewerParts:
     from stemqa.demo.library import owner_for
 
     state = gr.State([])
-    with gr.Accordion("Cited passages on their pages", open=True):
+    with gr.Accordion("Cited passages on their pages or sections", open=True):
         with gr.Row():
             choice = gr.Dropdown(
                 label="Passage", choices=[], scale=4, elem_id=f"{prefix}-view-choice"
@@ -196,6 +289,7 @@ def build_viewer(services: Any, prefix: str, table: Any = None) -> ViewerParts:
             format="png",
             elem_id=f"{prefix}-page",
         )
+        section = gr.HTML(elem_id=f"{prefix}-section", js_on_load=None)
 
     def on_show(records, chosen, request: gr.Request, profile: gr.OAuthProfile | None):
         return open_passage(services.library, owner_for(request, profile), records, chosen)
@@ -207,9 +301,8 @@ def build_viewer(services: Any, prefix: str, table: Any = None) -> ViewerParts:
         owner = owner_for(request, profile)
         return (*open_passage(services.library, owner, records, row), gr.Dropdown(value=row))
 
-    show.click(
-        on_show, [state, choice], [image, message], api_visibility="private", concurrency_limit=4
-    )
+    shown = [image, section, message]
+    show.click(on_show, [state, choice], shown, api_visibility="private", concurrency_limit=4)
     if table is not None:
-        table.select(on_select, state, [image, message, choice], api_visibility="private")
-    return ViewerParts(state, choice, image, message)
+        table.select(on_select, state, [*shown, choice], api_visibility="private")
+    return ViewerParts(state, choice, image, section, message)

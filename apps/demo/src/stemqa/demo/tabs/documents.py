@@ -1,4 +1,7 @@
-"""Documents tab: the PDFs the app retrieves from. Add, list, delete (after a confirmation), search.
+"""Documents tab: what the app retrieves from. Add, list, delete (after a confirmation), search.
+
+Uploads take every format rag ingests (PDF, .docx, Markdown, HTML, text: uploads.py checks
+them); each file of a batch gets one line saying what happened to it.
 
 Two libraries show here: the shared one (everyone retrieves from it; visitors may not change it
 when the app runs with --read-only-library) and the caller's own (library.py). Every handler
@@ -26,9 +29,17 @@ from stemqa.demo.library import (
     LibraryError,
     Owner,
     owner_for,
+    units,
 )
 from stemqa.demo.services import Services, excerpt
-from stemqa.demo.uploads import CheckedUpload, UploadError, check_pdf, discard_temp
+from stemqa.demo.uploads import (
+    FORMATS_TEXT,
+    CheckedUpload,
+    UploadError,
+    check_upload,
+    discard_temp,
+    document_suffixes,
+)
 from stemqa.rag.retrievers import DEFAULT_MODE, MODES
 
 log = logging.getLogger(__name__)
@@ -44,10 +55,14 @@ def _problem(exc: Exception) -> str:
 
 
 def status_text(document: Any) -> str:
-    """'ready', or the index's word for a file that is not (fully) searchable and why."""
+    """'ready', or the index's word for a file that is not (fully) searchable and why; a file
+    made by an older text pipeline says so, with what to do ("re-ingest to update")."""
     if document.state == "complete":
-        return "ready"
-    return f"{document.state}: {document.note}" if document.note else document.state
+        text = "ready"
+    else:
+        text = f"{document.state}: {document.note}" if document.note else document.state
+    outdated = getattr(document, "outdated", "")
+    return f"{text}; {outdated}" if outdated else text
 
 
 def documents_table(services: Services, owner: Owner) -> tuple[pd.DataFrame, Any]:
@@ -95,7 +110,7 @@ def _check(services: Services, files: list[Any]) -> tuple[list[CheckedUpload], l
     for file in files:
         temp, original = _upload_name(file)
         try:
-            checked.append(check_pdf(temp, original, max_bytes=max_bytes))
+            checked.append(check_upload(temp, original, max_bytes=max_bytes))
         except (UploadError, OSError) as exc:
             lines.append(_problem(exc))
             discard_temp(temp, services.settings.cache_dir)
@@ -123,14 +138,14 @@ def add_documents(
     """
     if not files:
         table, dropdown = _table_or_empty(services, owner)
-        return "✗ Choose one or more PDF files first.", table, dropdown, None, _hide(), ""
+        return "✗ Choose one or more files first.", table, dropdown, None, _hide(), ""
     library = services.library
     checked, lines = _check(services, files)
     try:
         if checked and policy == REPLACE and not confirmed:
             clashes = library.clashes(owner, scope, checked)
             if clashes:
-                names = ", ".join(f"{d.source} ({d.pages} pages)" for d in clashes)
+                names = ", ".join(f"{d.source} ({units(d.source, d.pages)})" for d in clashes)
                 question = (
                     f"**Replace {names}?** The new upload takes its place for everyone who "
                     "retrieves from this library."
@@ -201,9 +216,10 @@ def build(services: Services, demo: gr.Blocks) -> None:
     with gr.Row():
         with gr.Column(scale=2):
             files = gr.File(
-                label=f"PDFs to add (up to {services.settings.max_upload_mb} MB each)",
+                label=f"Documents to add: {FORMATS_TEXT} (up to "
+                f"{services.settings.max_upload_mb} MB each)",
                 file_count="multiple",
-                file_types=[".pdf"],
+                file_types=list(document_suffixes()),
                 elem_id="docs-upload",
             )
             scope = gr.Radio(
