@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from stemqa.rag import nltk_data
+from stemqa.rag.bm25 import Bm25Params, Bm25Store
 from stemqa.rag.fusion import reciprocal_rank_fusion
 from stemqa.rag.nltk_data import NltkDataError, install_system_wordnet, stopwords_english
-from stemqa.rag.bm25 import Bm25Params, Bm25Store
 from stemqa.rag.preprocess import (
     Preprocessor,
     context_header,
