@@ -6,7 +6,11 @@ machine would turn into a different point each run. Set ``STEMQA_FAULT`` in a su
 
 - ``kill-after-chunks:N``: SIGKILL this process once N chunks have been stored;
 - ``kill-after-commit:N``: SIGKILL it right after the N-th file commit (new version visible,
-  the old version's chunks not yet deleted).
+  the old version's chunks not yet deleted);
+- ``kill-mid-export``: SIGKILL it when the ONNX export of the embedder is written to its
+  temporary file but not yet moved into place (onnx_embedding.py);
+- ``pause-mid-export:PATH``: at that same point, wait until PATH exists (the test starts a
+  second exporter meanwhile, which must wait for this one instead of exporting too).
 
 Unset (always, outside tests) the hooks cost one dict lookup per batch.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "STEMQA_FAULT"
 _commits = 0
@@ -46,3 +51,14 @@ def file_committed(source: str) -> None:
     _commits += 1
     if _commits >= limit:
         _die()
+
+
+def onnx_exported() -> None:
+    """Called when an ONNX export is complete in its temporary file, before it is moved in place."""
+    spec = os.environ.get(ENV, "")
+    if spec == "kill-mid-export":
+        _die()
+    name, _, flag = spec.partition(":")
+    if name == "pause-mid-export" and flag:
+        while not os.path.exists(flag):
+            time.sleep(0.05)
