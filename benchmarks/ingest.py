@@ -7,6 +7,9 @@
 1. Ingest throughput (pages/s) of `Index.add` vs. a plain LangChain pipeline
    (PyPDFDirectoryLoader -> RecursiveCharacterTextSplitter(1000, 200) -> Chroma.from_documents)
    using the same embedding model; both with the model already loaded. Best of --repeats.
+   `--our-chunks 500/100,4000/0` also times stemqa at other chunkings in the same run;
+   4000/0 is `IndexConfig.whole_pages()`, the companion index of `multi_granularity`, whose
+   ingest cost is the 500/100 time plus the 4000/0 time.
 2. Re-ingest of unchanged files vs. the first ingest.
 3. Query latency p50/p95 (k=5) per mode at each synthetic corpus size, with LangChain's
    Chroma.similarity_search_with_score on the same collection as the baseline. Synthetic chunks

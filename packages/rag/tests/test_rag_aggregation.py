@@ -12,9 +12,11 @@ from stemqa.rag.aggregation import (
     PageAggregator,
     PageFusion,
     fuse_pages,
+    multi_granularity,
     page_hybrid,
     score_pages,
 )
+from stemqa.rag.config import IndexConfig
 from stemqa.rag.retrievers import WRAPPERS, HybridRetriever, QueryCleanup, make_retriever
 
 from .conftest import PDF_DIR, SMALL
@@ -146,3 +148,35 @@ def test_query_cleanup_asks_the_inner_retriever_the_topic(store: Index):
     topic = "the Stirling approximation for N factorial"
     hits = cleaned.retrieve(f"Which of the following is called {topic}?")
     assert [h.chunk_id for h in hits] == [h.chunk_id for h in inner.retrieve(f"{topic}?")]
+
+
+@pytest.fixture(scope="module")
+def page_store(tmp_path_factory) -> Index:
+    """The same two PDFs with one entry per page (the multi-granularity companion index)."""
+    config = IndexConfig.whole_pages().replace(preprocess="lowercase,stopwords")
+    index = Index(tmp_path_factory.mktemp("aggregation_pages") / "index", config=config)
+    report = index.add([PDF_DIR / name for name in SMALL])
+    assert report.files == 2 and report.chunks == report.pages, report.summary()
+    return index
+
+
+class TestMultiGranularity(RetrieverContract):
+    @pytest.fixture()
+    def expected_mode(self) -> str:
+        return "pages"
+
+    @pytest.fixture()
+    def retriever(self, store: Index, page_store: Index):
+        return multi_granularity(store, page_store, k=4)
+
+    @pytest.fixture()
+    def empty_retriever(self, empty_store: Index):
+        return multi_granularity(empty_store, empty_store)
+
+
+def test_multi_granularity_shows_the_chunk_not_the_whole_page(store: Index, page_store: Index):
+    hits = multi_granularity(store, page_store).retrieve(EASY[1][0], k=5)
+    assert len(set(pages(hits))) == len(hits) == 5 and hits[0].source == EASY[1][1]
+    chunk_ids = {h.chunk_id for h in store.dense_search(EASY[1][0], 80)}
+    assert hits[0].chunk_id in chunk_ids  # the chunk index's passage, not the page's
+    assert len(hits[0].text) <= store.chunk_size

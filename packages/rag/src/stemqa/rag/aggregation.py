@@ -8,7 +8,8 @@ another wrapper), so they compose: `MultiQuery(PageAggregator(HybridRetriever(in
   Each page is represented by its best chunk (max); the summed-score variant was measured worse
   (docs/BENCHMARKS.md, "Retrieval levers").
 - `PageFusion` turns each of several retrievers' rankings into pages first and then fuses the
-  page rankings (RRF); `page_hybrid(index)` is dense + BM25 fused that way.
+  page rankings (RRF); `page_hybrid(index)` is dense + BM25 fused that way, and
+  `multi_granularity(chunks, pages)` fuses a chunk index with a whole-page index.
 - `MultiQuery` retrieves for several phrasings of one question (e.g. an MCQ's stem and its
   stem plus options) and fuses the rankings by reciprocal rank (core's `fuse_rankings`).
 - `score_pages` is the page scoring both `PageAggregator` and benchmarks/rag_quality.py use:
@@ -160,6 +161,22 @@ class PageFusion(BaseRetriever):
 def page_hybrid(index: Index, k: int = DEFAULT_K) -> PageFusion:
     """Dense + BM25 over one index, fused at page level (the measured best default)."""
     return PageFusion([DenseRetriever(index, k), Bm25Retriever(index, k)], k)
+
+
+def multi_granularity(chunks: Index, pages: Index, k: int = DEFAULT_K) -> PageFusion:
+    """Chunk dense + whole-page dense + whole-page BM25, fused at page level.
+
+    `pages` is an index of the same documents built with `IndexConfig.whole_pages()` (one
+    entry per page). The best configuration measured on the course questions (docs/
+    BENCHMARKS.md, "Page text, cleaning, OCR and retrieval levers"): a page's embedding (its
+    first 256 word pieces: heading and opening) and its BM25 over the whole page find the page
+    a question is about; the small chunks' embedding finds the passage inside it. A page is
+    shown by the chunk index's best chunk when the chunk ranking lists it (it comes first),
+    else by the whole page.
+    """
+    return PageFusion(
+        [DenseRetriever(chunks, k), DenseRetriever(pages, k), Bm25Retriever(pages, k)], k
+    )
 
 
 class MultiQuery(RetrieverWrapper):

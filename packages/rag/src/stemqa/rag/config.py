@@ -21,8 +21,15 @@ from stemqa.rag.preprocess import DEFAULT_STEPS, parse_steps
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DISTANCES = ("cosine", "l2")
+#: 1000/200 characters. 500/100 was measured better on the tuning half of the 188 course
+#: questions and worse on the validation half (docs/BENCHMARKS.md, "Page text, cleaning, OCR and
+#: retrieval levers"), so a single index keeps 1000/200; 500/100 is the chunk size of
+#: `aggregation.multi_granularity`, where it won on both halves.
 DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_CHUNK_OVERLAP = 200
+#: A whole-page index (multi-granularity retrieval, `aggregation.multi_granularity`): chunks
+#: longer than the course PDFs' longest page (3,663 characters), so each page is one entry.
+WHOLE_PAGE_CHUNK_SIZE = 4000
 
 __all__ = ["DISTANCES", "IndexConfig", "IndexConfigError"]
 #: Prefix of the keys IndexConfig writes into a Chroma collection's metadata.
@@ -58,6 +65,11 @@ class IndexConfig:
             preprocess=",".join(DEFAULT_STEPS),
             embed_preprocessed=False,
         )
+
+    @classmethod
+    def whole_pages(cls) -> IndexConfig:
+        """Settings of a companion index with one entry per page (multi-granularity)."""
+        return cls(chunk_size=WHOLE_PAGE_CHUNK_SIZE, chunk_overlap=0)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> IndexConfig:
@@ -127,8 +139,12 @@ class IndexConfig:
         group = parser.add_argument_group("index settings (recorded in the index when created)")
         group.add_argument("--embedding-model", default=None, help="sentence-transformers model")
         group.add_argument("--distance", choices=DISTANCES, default=None, help="default cosine")
-        group.add_argument("--chunk-size", type=int, default=None, help="characters (1000)")
-        group.add_argument("--chunk-overlap", type=int, default=None, help="characters (200)")
+        group.add_argument(
+            "--chunk-size", type=int, default=None, help=f"characters ({DEFAULT_CHUNK_SIZE})"
+        )
+        group.add_argument(
+            "--chunk-overlap", type=int, default=None, help=f"characters ({DEFAULT_CHUNK_OVERLAP})"
+        )
         group.add_argument(
             "--preprocess",
             default=None,
