@@ -69,28 +69,36 @@ def test_mcqa_errors_are_inline_and_clear_the_old_answer(page) -> None:
     no_cli_wording(options_error.inner_text())
 
 
-def test_page_viewer_opens_cited_passages_in_mcqa_and_chat(page, pdf_pages) -> None:
-    # a private document (one page of the electromagnetism notes), so this test needs nothing
-    # from other tests and leaves the shared library alone
+def add_private_and_ask(page, name: str, mime: str, data: bytes, question: str):
+    """Add a private document (so a test needs nothing from others and leaves the shared
+    library alone), ask MCQA with documents on, and return the passages table citing it."""
     tab(page, "Documents")
     page.locator("#docs-scope").get_by_label("Only me").check()
-    data = pdf_pages(PDFS / "PHY102_Electromagnetism.pdf", [1])
     page.locator("#docs-upload input[type=file]").set_input_files(
-        [{"name": "divergence.pdf", "mimeType": "application/pdf", "buffer": data}]
+        [{"name": name, "mimeType": mime, "buffer": data}]
     )
-    page.locator("#docs-upload").get_by_text("divergence.pdf").wait_for()
+    expect(page.locator("#docs-upload")).to_contain_text("⇣")  # listed once uploaded
     page.locator("#docs-add").click()
-    expect(page.locator("#docs-status")).to_contain_text("✓ divergence.pdf added")
-
+    expect(page.locator("#docs-status")).to_contain_text(f"✓ {name} added")
     tab(page, "MCQA")
     page.locator("#mcqa-use-docs input[type=checkbox]").check()
-    ask(
+    ask(page, question)
+    passages = page.locator("#mcqa-passages")
+    expect(passages).to_contain_text(name)
+    return passages
+
+
+def test_page_viewer_opens_cited_passages_in_mcqa_and_chat(page, pdf_pages) -> None:
+    # one page of the electromagnetism notes, private
+    data = pdf_pages(PDFS / "PHY102_Electromagnetism.pdf", [1])
+    passages = add_private_and_ask(
         page,
+        "divergence.pdf",
+        "application/pdf",
+        data,
         "The divergence of a vector field is defined through the flux out of a small volume. "
         "Is it the same in any coordinate system?\nA. yes\nB. no",
     )
-    passages = page.locator("#mcqa-passages")
-    expect(passages).to_contain_text("divergence.pdf")
     page.locator("#mcqa-view-open").click()  # the first cited passage, whichever library
     expect(page.locator("#mcqa-view-status")).to_contain_text("highlighted")
     # clicking a row opens that passage: ours, from the private library
@@ -113,6 +121,28 @@ def test_page_viewer_opens_cited_passages_in_mcqa_and_chat(page, pdf_pages) -> N
     page.locator("#chat-view-open").click()
     expect(page.locator("#chat-view-status")).to_contain_text(".pdf p. ")
     expect(page.locator("#chat-page img")).to_be_visible()
+
+
+def test_viewer_shows_a_markdown_section_with_the_passage_marked(page, doc_files) -> None:
+    """A document without pages: its cited section as text, the passage in <mark>."""
+    passages = add_private_and_ask(
+        page,
+        "optics.md",
+        "text/markdown",
+        doc_files["md"].read_bytes(),
+        "In Young's double slit experiment, where do bright fringes appear?\n"
+        "A. where the path difference is a whole number of wavelengths\nB. nowhere",
+    )
+    expect(page.locator("#docs-status")).to_contain_text("✓ optics.md added (3 sections)")
+    passages.locator("[role=row]").filter(has_text="optics.md").first.click()
+    status = page.locator("#mcqa-view-status")
+    expect(status).to_contain_text("optics.md p. §")
+    expect(status).to_contain_text("highlighted in its section")
+    section = page.locator("#mcqa-section")
+    expect(section.locator("mark").first).to_be_visible()
+    expect(section).to_contain_text("<half>")  # the file's markup is shown as text, not parsed
+    assert section.locator("half").count() == 0
+    expect(page.locator("#mcqa-page img")).to_have_count(0)  # no stale PDF page beside it
 
 
 def test_model_tab_errors_in_its_own_words(page, demo_server, tmp_path) -> None:

@@ -2,11 +2,14 @@
 
 Session A adds a private document; session B can't see it in the table, find it by search or
 pick it for deletion. A's uploads under a taken name keep both, a replace waits for a
-confirmation and says what changed, and a delete asks first.
+confirmation and says what changed, and a delete asks first. Then one batch of other formats
+(Markdown, a fake .docx, an HTML page without text): the good file goes in, each bad one gets
+its own line, and nothing refused stays in uploads/.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +29,20 @@ def documents_tab(open_app):
     return context, page
 
 
-def upload(page, name: str, data: bytes) -> None:
+def upload(page, name: str, data: bytes, *more: tuple[str, str, bytes]) -> None:
+    """Choose files (name, bytes; `more`: (name, MIME type, bytes)) and click Add."""
+    files = [(name, "application/pdf", data), *more]
     page.locator("#docs-upload input[type=file]").set_input_files(
-        [{"name": name, "mimeType": "application/pdf", "buffer": data}]
+        [{"name": n, "mimeType": mime, "buffer": b} for n, mime, b in files]
     )
-    page.locator("#docs-upload").get_by_text(name).wait_for()
+    # Once uploaded, gr.File lists each file as stem, extension and size with a download
+    # arrow (during the upload it shows the whole name): wait for one arrow per file.
+    box = page.locator("#docs-upload")
+    for n, _mime, _b in files:
+        expect(box).to_contain_text(Path(n).stem)
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while box.inner_text().count("⇣") < len(files) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
     page.locator("#docs-add").click()
 
 
@@ -48,7 +60,7 @@ def delete_choices(page) -> str:
 
 
 def test_two_sessions_private_documents_keep_both_replace_and_delete(
-    open_app, demo_server, pdf_pages
+    open_app, demo_server, pdf_pages, doc_files
 ) -> None:
     ctx_a, a = documents_tab(open_app)
     ctx_b, b = documents_tab(open_app)
@@ -101,11 +113,27 @@ def test_two_sessions_private_documents_keep_both_replace_and_delete(
         expect(a.locator("#docs-delete-status")).to_contain_text("Deleted Übungen (2).pdf")
         expect(table).not_to_contain_text("Übungen (2).pdf")
 
+        # other formats in one batch: each file gets its line, the bad ones don't stop the rest
+        upload(
+            a,
+            "wave notes.md",
+            doc_files["md"].read_bytes(),
+            ("broken.docx", "application/octet-stream", doc_files["bad_docx"].read_bytes()),
+            ("scripts.html", "text/html", doc_files["bad_html"].read_bytes()),
+        )
+        expect(status).to_contain_text("✓ wave notes.md added (3 sections)")
+        expect(status).to_contain_text("✗ broken.docx: not a Word document")
+        expect(status).to_contain_text("✗ scripts.html: no text in this html file")
+        expect(table).to_contain_text("wave notes.md")
+        hits = search(a, "double slit fringes path difference wavelengths")
+        expect(hits).to_contain_text("wave notes.md")
+
         # nothing refused or temporary piled up: A's uploads hold exactly A's documents
         private = demo_server.data_dir / "private"
         (folder,) = {p.parent for p in private.glob("session-*/uploads/Übungen*")}
-        assert sorted(p.name for p in folder.iterdir()) == ["Übungen.pdf"]
+        assert sorted(p.name for p in folder.iterdir()) == ["wave notes.md", "Übungen.pdf"]
         assert not list((demo_server.data_dir / "cache").rglob("Übungen*.pdf"))
+        assert not list((demo_server.data_dir / "cache").rglob("broken.docx"))
     finally:
         ctx_a.close()
         ctx_b.close()
