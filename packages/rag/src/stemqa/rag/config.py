@@ -149,7 +149,7 @@ class IndexConfig:
             "--preprocess",
             default=None,
             help="BM25 token preprocessing: comma list of lowercase,stopwords,lemmatize, "
-            "'all' (default) or 'none'",
+            "'all' (default) or 'none'; add bigrams for adjacent-pair terms (all,bigrams)",
         )
         group.add_argument(
             "--embed-preprocessed",
