@@ -261,16 +261,44 @@ def export_onnx(model: SentenceModel, target: Path) -> None:
     args = (ids, mask, torch.zeros_like(ids)) if uses_types else (ids, mask)
     axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
     axes[_OUTPUT] = {0: "batch"}
+    pooled = Pooled().eval()
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer and deprecation warnings: the test checks output
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings: checked below
+        expected = pooled(*args).numpy()
         torch.onnx.export(
-            Pooled().eval(),
+            pooled,
             args,
             str(target),
             dynamo=False,
             input_names=names,
             output_names=[_OUTPUT],
             dynamic_axes=axes,
+        )
+    _check_export(target, dict(zip(names, (a.numpy() for a in args), strict=True)), expected)
+
+
+def _check_export(target: Path, feed: dict[str, Any], expected: np.ndarray) -> None:
+    """Refuse an export whose output differs from torch's on the traced (padded) example.
+
+    Another transformers version could trace differently (a mask helper folded into a
+    constant, say); such a file must never be committed, and the caller falls back to torch.
+    """
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    (got,) = session.run([_OUTPUT], feed)
+    if got.shape != expected.shape:
+        raise OnnxUnavailableError(
+            f"the ONNX export gives shape {got.shape}, torch {expected.shape}"
+        )
+    cosines = (got * expected).sum(1) / (
+        np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
+    )
+    if cosines.min() < 1 - 1e-5:
+        raise OnnxUnavailableError(
+            f"the ONNX export differs from torch (cosine {cosines.min():.6f} on the example "
+            "batch); not using it"
         )
 
 
