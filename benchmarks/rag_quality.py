@@ -544,6 +544,46 @@ def granularity_grid(pages, vectors: VectorCache, questions, rows: list) -> None
             ("chunk dense, page bm25", [dense, page_bm25]),
         ):
             emit(f"{tag} | {label}", fused(lists))
+        if size != 500:
+            continue
+        # Second-round levers on top of the best fusion (chunk dense, page dense + page BM25).
+        for k_ in (10, 100):
+            emit(
+                f"{tag} | chunk dense, page dense+bm25, rrf_k={k_}",
+                [
+                    [p_ for p_, _ in reciprocal_rank_fusion(list(ls), k=k_)]
+                    for ls in zip(dense, page_dense, page_bm25, strict=True)
+                ],
+            )
+        for label, kwargs in (
+            ("page bm25 bigrams", {"preprocess": FULL + ",bigrams"}),
+            ("page bm25 robertson", {"bm25_params": Bm25Params(method="robertson")}),
+        ):
+            rk_p = Rankers(
+                whole,
+                vectors,
+                questions,
+                kwargs.get("preprocess", FULL),
+                bm25_params=kwargs.get("bm25_params"),
+            )
+            emit(
+                f"{tag} | chunk dense, page dense+bm25, {label}",
+                fused(
+                    [dense, page_dense, [dedupe_pages(whole, r) for r in rk_p.sparse(LEVER_DEPTH)]]
+                ),
+            )
+        headed = [context_header(s_, t, ("title",)) + t for s_, _p, t in page_list]
+        rk_h = Rankers(whole, vectors, questions, FULL, embed_texts=headed, index_texts=headed)
+        emit(
+            f"{tag} | chunk dense, page dense+bm25, title header on pages",
+            fused(
+                [
+                    dense,
+                    [dedupe_pages(whole, r) for r in rk_h.dense(LEVER_DEPTH)],
+                    [dedupe_pages(whole, r) for r in rk_h.sparse(LEVER_DEPTH)],
+                ]
+            ),
+        )
 
 
 def real_index_check(folder: Path, questions, rows: list, work: Path) -> None:
