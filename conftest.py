@@ -20,6 +20,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _CACHE = Path(__file__).resolve().parent / ".cache"
+# The ONNX export of the embedder goes into the checkout's own cache, not the user's: a fresh
+# clone then exports once, as a fresh machine would, instead of passing on a warm ~/.cache.
+os.environ.setdefault("STEMQA_ONNX_CACHE", str(_CACHE / "onnx"))
 
 
 @pytest.fixture(scope="session")
