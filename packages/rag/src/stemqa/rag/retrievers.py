@@ -151,11 +151,19 @@ RETRIEVERS: dict[str, type[StoreRetriever]] = {
 }
 MODES: tuple[str, ...] = tuple(RETRIEVERS)
 DEFAULT_MODE = "hybrid"
+#: Modes over an index plus its companion whole-page index (`rag-ingest --page-index`), opened
+#: by `retriever.retriever_for`: not in MODES, which every single index serves (the app lists it).
+PAGE_INDEX_MODES: tuple[str, ...] = ("multi",)
 #: wrapper name -> class; `make_retriever(..., wrappers=[name])` applies them in order.
 WRAPPERS: dict[str, type[RetrieverWrapper]] = {"clean-query": QueryCleanup}
 
 
 def check_mode(mode: Any) -> str:
+    if mode in PAGE_INDEX_MODES:
+        raise ValueError(
+            f"query: mode={mode!r} needs the companion page index: use "
+            "stemqa.rag.retriever.retriever_for(index, mode) or open_index"
+        )
     if mode not in RETRIEVERS:
         raise ValueError(f"query: mode={mode!r}; choose one of {', '.join(MODES)}")
     return mode
