@@ -103,8 +103,10 @@ def ingest_main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also build a companion index of the same files with one entry per page, at "
         "INDEX/pages (same embedder), for `rag-query --mode multi`, the measured-best retrieval; "
-        "meant with --chunk-size 500 --chunk-overlap 100 for the main index (not forced). About "
-        "1.7x the ingest time. Once it exists, every rag-ingest and --delete keeps it in step",
+        "meant with --chunk-size 500 --chunk-overlap 100 for the main index (not forced). It "
+        "adds about a third to the ingest time (17 s on top of 58 s, five course PDFs). Once it "
+        "exists, every rag-ingest and --delete keeps it in step (a server: collection "
+        "COLLECTION-pages)",
     )
     args = parser.parse_args(argv)
     if not args.paths and not args.list and not args.delete:
