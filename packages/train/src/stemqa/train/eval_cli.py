@@ -100,7 +100,11 @@ def build_parser() -> ArgumentParser:
         "measured best on the course questions)",
     )
     rag.add_argument(
-        "--mode", help="retrieval mode of the index (dense, bm25, hybrid; default: the index's)"
+        "--mode",
+        help=(
+            "retrieval mode of the index (dense, bm25, hybrid, or multi for an index built with "
+            "rag-ingest --page-index; default: the index's)"
+        ),
     )
     rag.add_argument(
         "--retriever_kind",
