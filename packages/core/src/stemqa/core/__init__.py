@@ -9,8 +9,9 @@ retrieval.py only, and ``from stemqa.core import load_model`` loads loading.py w
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stemqa.core.lazy import lazy_exports
 
 #: public name -> submodule of stemqa.core that defines it
 _EXPORTS: dict[str, str] = {
@@ -76,17 +77,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stemqa.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"stemqa.core.{module}"), name)
-    globals()[name] = value  # resolved once; later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the eager imports

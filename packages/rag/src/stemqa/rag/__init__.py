@@ -8,8 +8,9 @@ the embedder only when something is embedded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stemqa.core.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "DEFAULT_EMBEDDING_MODEL": "config",
@@ -60,13 +61,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stemqa.rag' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"stemqa.rag.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
