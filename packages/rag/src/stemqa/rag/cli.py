@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from stemqa.core.retrieval import cite
 from stemqa.rag.config import IndexConfig
@@ -20,10 +19,7 @@ from stemqa.rag.index import Index, IngestReport, outdated_note
 from stemqa.rag.locking import DEFAULT_LOCK_TIMEOUT
 from stemqa.rag.nltk_data import NltkDataError
 from stemqa.rag.retriever import page_index, page_index_where, retriever_for
-from stemqa.rag.retrievers import DEFAULT_MODE, MODES, PAGE_INDEX_MODES, BaseRetriever
-
-if TYPE_CHECKING:
-    from stemqa.rag.evaluation import EvalQuestion, EvalResult
+from stemqa.rag.retrievers import DEFAULT_MODE, MODES, PAGE_INDEX_MODES
 
 USER_ERRORS = (RagIndexError, EmbeddingModelError, NltkDataError, ValueError)
 #: What --mode accepts: one index's modes, then those that also need its page index.
@@ -235,7 +231,13 @@ def query_main(argv: Sequence[str] | None = None) -> int:
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    from stemqa.rag.evaluation import QuestionsError, evaluate, format_table, load_questions
+    from stemqa.rag.evaluation import (
+        QuestionsError,
+        evaluate,
+        format_table,
+        load_questions,
+        measure,
+    )
 
     parser = argparse.ArgumentParser(
         prog="rag-eval",
@@ -265,7 +267,15 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"warning: sources not in the index: {', '.join(missing)}", file=sys.stderr)
     if retriever is not None:
-        results = [_measure(index, retriever, args.mode, questions, quiet=not sys.stderr.isatty())]
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            questions,
+            desc=f"rag-eval --mode {args.mode}",
+            disable=not sys.stderr.isatty(),
+            file=sys.stderr,
+        )
+        results = [measure(index, bar, args.mode, lambda text: retriever.retrieve(text, 10))]
     else:
         results = evaluate(
             index, questions, variants=not args.quick, progress=lambda m: print(m, file=sys.stderr)
@@ -276,24 +286,3 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(questions)} questions, index {args.index or args.chroma_host}")
         print(format_table(results))
     return 0
-
-
-def _measure(
-    index: Index,
-    retriever: BaseRetriever,
-    mode: str,
-    questions: Sequence[EvalQuestion],
-    quiet: bool,
-) -> EvalResult:
-    """One row of rag-eval's table for `retriever` (top 10 pages per question, best first)."""
-    from tqdm.auto import tqdm
-
-    from stemqa.rag.evaluation import EvalResult, score
-
-    rankings = [
-        [(p.source, p.page) for p in retriever.retrieve(q.question, 10)]
-        for q in tqdm(questions, desc=f"rag-eval --mode {mode}", disable=quiet, file=sys.stderr)
-    ]
-    recall, mrr = score(questions, rankings)
-    dense_input = "preprocessed" if index.embed_preprocessed else "raw"
-    return EvalResult(mode, index.preprocessor.label, dense_input, recall, mrr, len(questions))

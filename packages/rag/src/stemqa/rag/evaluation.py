@@ -8,9 +8,10 @@ text) on the same stored chunks, in memory, so one run answers "which choice ret
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from stemqa.rag.bm25 import Bm25Store
 from stemqa.rag.fusion import reciprocal_rank_fusion
 from stemqa.rag.index import FUSION_MIN_CANDIDATES, MODES, Index
 from stemqa.rag.preprocess import Preprocessor
+
+if TYPE_CHECKING:
+    from stemqa.core.retrieval import Passage
 
 KS = (1, 3, 5, 10)
 BM25_VARIANTS = ("none", "lowercase", "lowercase,stopwords", "lowercase,stopwords,lemmatize")
@@ -108,6 +112,26 @@ def score(questions: Sequence[EvalQuestion], rankings: Sequence[Ranked]) -> tupl
     return {k: hits[k] / n for k in KS}, reciprocal / n
 
 
+def measure(
+    index: Index,
+    questions: Iterable[EvalQuestion],
+    mode: str,
+    retrieve: Callable[[str], Sequence[Passage]],
+) -> EvalResult:
+    """One table row: `retrieve` (top 10 passages, best first) run on every question.
+
+    `questions` may be a progress bar over the question list; it is read once.
+    """
+    asked: list[EvalQuestion] = []
+    rankings: list[Ranked] = []
+    for q in questions:  # one at a time, so a progress bar advances per question
+        asked.append(q)
+        rankings.append([(p.source, p.page) for p in retrieve(q.question)])
+    recall, mrr = score(asked, rankings)
+    dense_input = "preprocessed" if index.embed_preprocessed else "raw"
+    return EvalResult(mode, index.preprocessor.label, dense_input, recall, mrr, len(asked))
+
+
 def evaluate(
     index: Index,
     questions: Sequence[EvalQuestion],
@@ -121,12 +145,9 @@ def evaluate(
     base_dense = "preprocessed" if index.embed_preprocessed else "raw"
     for mode in MODES:
         say(f"index as built: {mode}")
-        rankings = [
-            [(p.source, p.page) for p in index.query(q.question, k=10, mode=mode)]
-            for q in questions
-        ]
-        recall, mrr = score(questions, rankings)
-        results.append(EvalResult(mode, base_pre, base_dense, recall, mrr, len(questions)))
+        results.append(
+            measure(index, questions, mode, lambda text, m=mode: index.query(text, k=10, mode=m))
+        )
     if not variants:
         return results
 
