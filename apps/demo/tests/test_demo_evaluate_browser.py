@@ -8,11 +8,14 @@ on it (default threshold 0.5). The Evaluate tab runs real MMLU rows through the 
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from stemqa.demo.tabs.evaluate import MAX_QUESTIONS
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
@@ -30,9 +33,13 @@ def page(open_app):
 
 
 def _subset(tmp_path: Path, name: str, rows: int) -> Path:
-    """The first `rows` rows of a real MMLU CSV, under its own name (the subject comes from it)."""
+    """The first `rows` rows of a real MMLU CSV, under its own name (the subject comes from it).
+
+    A `rows` beyond the file's length cycles through its rows again (a long run to cancel).
+    """
     with (MMLU / name).open(newline="", encoding="utf-8") as handle:
-        kept = list(csv.reader(handle))[:rows]
+        real = list(csv.reader(handle))
+    kept = list(itertools.islice(itertools.cycle(real), rows))
     out = tmp_path / name
     with out.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(kept)
@@ -110,20 +117,23 @@ def test_bad_file_gets_eval_mcqa_one_line_error(page, tmp_path) -> None:
 
 
 def test_long_run_can_be_cancelled(page, tmp_path) -> None:
+    # As many questions as the tab takes: with bytecode-compiled imports on a quiet box the tiny
+    # model answered 235 in 1.5 s, before the Cancel click landed (a fresh-clone CI failure).
+    n = MAX_QUESTIONS
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#eval-use-docs input[type=checkbox]").uncheck()
-    data = _subset(tmp_path, "conceptual_physics_test.csv", 235)
+    data = _subset(tmp_path, "conceptual_physics_test.csv", n)
     upload(page, data)
-    page.locator("#eval-limit input").fill("235")
+    page.locator("#eval-limit input").fill(str(n))
     page.locator("#eval-run").click()
     status = page.locator("#eval-status")
     expect(status).to_contain_text("Running")
     page.locator("#eval-cancel").click()
-    expect(status).to_contain_text(re.compile(r"Cancelled after \d+ of 235 answers"))
+    expect(status).to_contain_text(re.compile(rf"Cancelled after \d+ of {n} answers"))
     done = int(re.search(r"after (\d+) of", status.inner_text()).group(1))
-    assert done < 235
+    assert done < n
     page.wait_for_timeout(3000)  # a cancelled run must not write its results afterwards
-    assert "Cancelled after" in status.inner_text() and "235 questions" not in status.inner_text()
+    assert "Cancelled after" in status.inner_text() and f"{n} questions" not in status.inner_text()
     assert "conceptual_physics" not in page.locator("#eval-table").inner_text()
     # the next run in the same session is not stopped by the old Cancel
     upload(page, _subset(tmp_path, "machine_learning_test.csv", 4))
